@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pgsqlchk",
+    products: [
+        .executable(name: "pgsqlchk", targets: ["pgsqlchk"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "PGSQLChkCore",
+            dependencies: ["CLibPQ"]
+        ),
+        .executableTarget(
+            name: "pgsqlchk",
+            dependencies: ["PGSQLChkCore"]
+        ),
+        .testTarget(
+            name: "PGSQLChkCoreTests",
+            dependencies: ["PGSQLChkCore"]
+        ),
+        .testTarget(
+            name: "PGSQLChkIntegrationTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One monotonic budget for the whole check: connect, log in, query, write.
+///
+/// Wall-clock jumps (NTP, an admin's `date -s`) cannot stretch or cut it.
+/// (C: `clock_gettime(CLOCK_MONOTONIC)`.)
+public struct Deadline: Sendable {
+    /// The moment the budget runs out, in nanoseconds of the monotonic clock.
+    public let expiry: UInt64
+
+    /// A deadline `budget` after `start`.
+    public init(after budget: Milliseconds, from start: UInt64 = Deadline.now()) {
+        expiry = start + UInt64(max(budget.value, 0)) * 1_000_000
+    }
+
+    /// Now, in nanoseconds of the monotonic clock.
+    public static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// What is left, rounded up to a whole millisecond so that a caller waiting
+    /// for it never spins on a zero timeout while a fraction remains.
+    public func remaining(at now: UInt64 = Deadline.now()) -> Milliseconds {
+        guard now < expiry else { return Milliseconds(0) }
+        return Milliseconds(Int((expiry - now + 999_999) / 1_000_000))
+    }
+
+    /// The smaller of what is left and `limit`.
+    public func remaining(atMost limit: Milliseconds, at now: UInt64 = Deadline.now()) -> Milliseconds {
+        min(remaining(at: now), limit)
+    }
+}

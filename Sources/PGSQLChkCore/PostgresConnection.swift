@@ -1,0 +1,136 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The only owner of a libpq connection; `deinit` closes it (libpq: `PQfinish`).
+///
+/// Every step runs on libpq's non-blocking API and waits with `poll()`
+/// against the check's ``Deadline``, because libpq's own `connect_timeout`
+/// counts whole seconds, restarts per host and address, and does not cover
+/// queries at all: a server that accepts the login and never answers would
+/// hang a checker that relied on it.
+public struct PostgresConnection: ~Copyable {
+    private let connection: OpaquePointer
+
+    private init(owning connection: OpaquePointer) {
+        self.connection = connection
+    }
+
+    deinit {
+        PQfinish(connection)
+    }
+
+    /// Opens a connection with `parameters`, logging in before `deadline`.
+    ///
+    /// (libpq: `PQconnectStartParams` with `expand_dbname`, then `PQconnectPoll`.)
+    public static func connect(_ parameters: [ConnectionParameter], before deadline: Deadline) throws(ProbeFailure) -> PostgresConnection {
+        guard let raw = startConnecting(parameters) else {
+            throw .misconfigured(detail: "libpq could not allocate a connection")
+        }
+        let connection = PostgresConnection(owning: raw)
+        try connection.finishConnecting(before: deadline)
+        return connection
+    }
+
+    private static func startConnecting(_ parameters: [ConnectionParameter]) -> OpaquePointer? {
+        let keywords = parameters.map { strdup($0.keyword) }
+        let values = parameters.map { strdup($0.value) }
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let keywordArray: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
+        let valueArray: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
+        return PQconnectStartParams(keywordArray, valueArray, 1)
+    }
+
+    private func finishConnecting(before deadline: Deadline) throws(ProbeFailure) {
+        // Verbose errors carry the server's SQLSTATE, which classification needs.
+        PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
+        guard PQstatus(connection) != CONNECTION_BAD else { throw connectionFailure() }
+        var state = PGRES_POLLING_WRITING
+        while true {
+            switch state {
+            case PGRES_POLLING_OK:
+                guard PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
+                return
+            case PGRES_POLLING_FAILED:
+                throw connectionFailure()
+            case PGRES_POLLING_READING:
+                try waitForSocket(Int16(POLLIN), before: deadline, while: loginPhase)
+            default:
+                try waitForSocket(Int16(POLLOUT), before: deadline, while: loginPhase)
+            }
+            state = PQconnectPoll(connection)
+        }
+    }
+
+    /// Sends `sql` and returns the first row of its result, NULLs as nil.
+    ///
+    /// (libpq: `PQsendQuery`, `PQflush`, `PQconsumeInput`, `PQgetResult`.)
+    public func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> [String?] {
+        let phase = "querying"
+        guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
+        while true {
+            let flushed = PQflush(connection)
+            if flushed == 0 { break }
+            guard flushed > 0 else { throw .queryFailed(detail: errorMessage) }
+            try waitForSocket(Int16(POLLOUT), before: deadline, while: phase)
+        }
+        var row: [String?]?
+        var failure: ProbeFailure?
+        while true {
+            while PQisBusy(connection) != 0 {
+                try waitForSocket(Int16(POLLIN), before: deadline, while: phase)
+                guard PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
+            }
+            guard let result = PQgetResult(connection) else { break }
+            defer { PQclear(result) }
+            if PQresultStatus(result) != PGRES_TUPLES_OK {
+                failure = failure ?? .queryFailed(detail: ConnectionFailureClassifier.trimmed(String(cString: PQresultErrorMessage(result))))
+            } else if row == nil, PQntuples(result) > 0 {
+                row = (0..<PQnfields(result)).map { column in
+                    PQgetisnull(result, 0, column) != 0 ? nil : String(cString: PQgetvalue(result, 0, column))
+                }
+            }
+        }
+        if let failure { throw failure }
+        guard let row else { throw .queryFailed(detail: "the role query returned no row") }
+        return row
+    }
+
+    /// The server's version as libpq reports it at login, e.g. 150018 (libpq: `PQserverVersion`).
+    public var serverVersion: Int32 {
+        PQserverVersion(connection)
+    }
+
+    private var errorMessage: String {
+        ConnectionFailureClassifier.trimmed(String(cString: PQerrorMessage(connection)))
+    }
+
+    private func connectionFailure() -> ProbeFailure {
+        ConnectionFailureClassifier.classify(
+            message: String(cString: PQerrorMessage(connection)),
+            needsPassword: PQconnectionNeedsPassword(connection) != 0
+        )
+    }
+
+    private var loginPhase: String {
+        PQstatus(connection) == CONNECTION_STARTED ? "connecting" : "logging in"
+    }
+
+    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: String) throws(ProbeFailure) {
+        let socket = PQsocket(connection)
+        guard socket >= 0 else { throw .noResponse(detail: "libpq has no socket: \(errorMessage)") }
+        var request = pollfd(fd: socket, events: events, revents: 0)
+        while true {
+            let remaining = deadline.remaining()
+            guard remaining.value > 0 else { throw .timedOut(phase: phase) }
+            let ready = poll(&request, 1, Int32(remaining.value))
+            if ready > 0 { return }
+            if ready == 0 { throw .timedOut(phase: phase) }
+            guard errno == EINTR else { throw .queryFailed(detail: "poll failed with errno \(errno)") }
+        }
+    }
+}

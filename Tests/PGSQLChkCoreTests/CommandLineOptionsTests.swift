@@ -1,0 +1,124 @@
+import Testing
+@testable import PGSQLChkCore
+
+@Suite("Command line options")
+struct CommandLineOptionsTests {
+    private func parse(_ arguments: [String], environment: [String: String] = [:]) throws(UsageError) -> Invocation {
+        try CommandLineOptions.parse(arguments, environment: { environment[$0] })
+    }
+
+    private func check(_ arguments: [String], environment: [String: String] = [:]) throws -> Configuration {
+        guard case .check(let configuration) = try parse(arguments, environment: environment) else {
+            Issue.record("expected a check for \(arguments)")
+            return Configuration()
+        }
+        return configuration
+    }
+
+    @Test("no options leave every connection setting to libpq and use the default deadline")
+    func defaults() throws {
+        let configuration = try check([])
+        #expect(configuration.connectionParameters.isEmpty)
+        #expect(configuration.timeout == Configuration.defaultTimeout)
+        #expect(configuration.libpqParameters == [ConnectionParameter(keyword: "fallback_application_name", value: "pgsqlchk")])
+    }
+
+    @Test("psql-style flags map to libpq keywords in every spelling", arguments: [
+        (["-h", "/run/postgresql"], "host", "/run/postgresql"),
+        (["-h/run/postgresql"], "host", "/run/postgresql"),
+        (["--host=/run/postgresql"], "host", "/run/postgresql"),
+        (["--host", "db1"], "host", "db1"),
+        (["-p", "5433"], "port", "5433"),
+        (["--port=5433"], "port", "5433"),
+        (["-U", "monitor"], "user", "monitor"),
+        (["--username=monitor"], "user", "monitor"),
+        (["-d", "service=node1"], "dbname", "service=node1"),
+        (["--dbname=postgresql://monitor@db1/postgres"], "dbname", "postgresql://monitor@db1/postgres"),
+    ])
+    func connectionFlags(arguments: [String], keyword: String, value: String) throws {
+        #expect(try check(arguments).connectionParameters == [ConnectionParameter(keyword: keyword, value: value)])
+    }
+
+    @Test("a repeated flag keeps its last value, once")
+    func repeatedFlag() throws {
+        let configuration = try check(["-p", "5432", "-U", "a", "-p", "5433"])
+        #expect(configuration.connectionParameters == [
+            ConnectionParameter(keyword: "user", value: "a"),
+            ConnectionParameter(keyword: "port", value: "5433"),
+        ])
+    }
+
+    @Test("the deadline takes decimal seconds from the flag, else from the environment", arguments: [
+        ([], [:], 1_500),
+        (["-t", "2"], [:], 2_000),
+        (["--timeout=0.25"], [:], 250),
+        ([], ["PGSQLCHK_TIMEOUT": "0.8"], 800),
+        (["-t", "3"], ["PGSQLCHK_TIMEOUT": "0.8"], 3_000),
+    ] as [([String], [String: String], Int)])
+    func timeout(arguments: [String], environment: [String: String], milliseconds: Int) throws {
+        #expect(try check(arguments, environment: environment).timeout == Milliseconds(milliseconds))
+    }
+
+    @Test("help and version win over everything else", arguments: [
+        (["-?"], Invocation.help),
+        (["--help", "--bogus"], Invocation.help),
+        (["-V"], Invocation.version),
+        (["-p", "1", "--version"], Invocation.version),
+    ])
+    func helpAndVersion(arguments: [String], expected: Invocation) throws {
+        #expect(try parse(arguments) == expected)
+    }
+
+    @Test("bad command lines are usage errors that name the problem", arguments: [
+        (["-x"], "unknown option -x"),
+        (["--hots=db"], "unknown option --hots"),
+        (["-h"], "option --host needs a value"),
+        (["--port="], "option --port needs a non-empty value"),
+        (["stray"], "unexpected argument \"stray\""),
+        (["-t", "0"], "--timeout must be seconds between 0.001 and 3600, not \"0\""),
+        (["-t", "-1"], "--timeout must be seconds between 0.001 and 3600, not \"-1\""),
+        (["-t", "1.5s"], "--timeout must be seconds between 0.001 and 3600, not \"1.5s\""),
+        (["-t", "0.0001"], "--timeout must be seconds between 0.001 and 3600, not \"0.0001\""),
+        (["-t", "3601"], "--timeout must be seconds between 0.001 and 3600, not \"3601\""),
+    ])
+    func usageErrors(arguments: [String], message: String) {
+        #expect(throws: UsageError(message)) { try parse(arguments) }
+    }
+
+    @Test("a bad deadline in the environment is an error, not silently the default")
+    func badEnvironmentTimeout() {
+        #expect(throws: UsageError("PGSQLCHK_TIMEOUT must be seconds between 0.001 and 3600, not \"soon\"")) {
+            try parse([], environment: ["PGSQLCHK_TIMEOUT": "soon"])
+        }
+    }
+
+    @Test("the help text shows the default deadline and every option")
+    func helpText() {
+        let help = CommandLineOptions.helpText
+        #expect(help.contains("(default: 1.5)"))
+        for option in CommandLineOptions.options {
+            #expect(help.contains("-\(option.short), --\(option.long)"), "missing \(option.long)")
+        }
+    }
+}
+
+@Suite("Milliseconds")
+struct MillisecondsTests {
+    @Test("seconds parse to milliseconds and print back without trailing zeros", arguments: [
+        ("2", 2_000, "2"),
+        ("1.5", 1_500, "1.5"),
+        ("0.250", 250, "0.25"),
+        ("0.001", 1, "0.001"),
+        ("10.07", 10_070, "10.07"),
+    ])
+    func roundTrip(text: String, milliseconds: Int, printed: String) throws {
+        let parsed = try #require(Milliseconds(seconds: text))
+        #expect(parsed.value == milliseconds)
+        #expect(parsed.description == printed)
+    }
+
+    @Test("anything but plain decimal seconds is rejected", arguments: ["", ".5", "5.", "1e3", "+1", " 1", "1,5", "0x10", "1.2.3", "١"])
+    func rejected(text: String) {
+        #expect(Milliseconds(seconds: text) == nil)
+    }
+}
