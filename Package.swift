@@ -25,7 +25,8 @@ let package = Package(
             dependencies: ["PGSQLChkCore"]
         ),
         .testTarget(
-            name: "PGSQLChkIntegrationTests"
+            name: "PGSQLChkIntegrationTests",
+            dependencies: ["CLibPQ"]
         ),
     ],
     swiftLanguageModes: [.v6]

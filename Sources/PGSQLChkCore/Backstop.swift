@@ -28,6 +28,11 @@ public enum Backstop {
         }
         sigemptyset(&action.sa_mask)
         sigaction(SIGALRM, &action, nil)
+        // A parent may have left SIGALRM blocked; the backstop must not depend on it.
+        var alarmOnly = sigset_t()
+        sigemptyset(&alarmOnly)
+        sigaddset(&alarmOnly, SIGALRM)
+        sigprocmask(SIG_UNBLOCK, &alarmOnly, nil)
 
         let remaining = max(deadline.remaining().value, 1)
         var timer = itimerval(

@@ -15,6 +15,15 @@ public struct Deadline: Sendable {
         expiry = start + UInt64(max(budget.value, 0)) * 1_000_000
     }
 
+    /// A deadline `amount` earlier than this one.
+    public func earlier(by amount: Milliseconds) -> Deadline {
+        Deadline(expiry: expiry - min(expiry, UInt64(max(amount.value, 0)) * 1_000_000))
+    }
+
+    private init(expiry: UInt64) {
+        self.expiry = expiry
+    }
+
     /// Now, in nanoseconds of the monotonic clock.
     public static func now() -> UInt64 {
         var time = timespec()

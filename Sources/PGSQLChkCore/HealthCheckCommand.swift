@@ -4,6 +4,9 @@ import Glibc
 
 /// The whole program: options, deadline, request, probe, answer.
 public enum HealthCheckCommand {
+    /// The part of the deadline kept for writing the answer.
+    static let answerReserve = Milliseconds(10)
+
     /// Runs one check and returns the exit status.
     ///
     /// - Parameters:
@@ -33,8 +36,11 @@ public enum HealthCheckCommand {
         case .check(let configuration):
             let deadline = Deadline(after: configuration.timeout, from: start)
             Backstop.arm(at: deadline, answering: Verdict(unavailable: ProbeFailure.timedOut(phase: "waiting for libpq").reason))
-            _ = peer.readRequestHead(before: deadline)
-            let outcome = RoleProbe.run(configuration, before: deadline)
+            // The probe gives up a little early, so that its own timeout answer,
+            // which names the phase, is written before the backstop fires.
+            let probeDeadline = deadline.earlier(by: min(answerReserve, Milliseconds(configuration.timeout.value / 10)))
+            _ = peer.readRequestHead(before: probeDeadline)
+            let outcome = RoleProbe.run(configuration, before: probeDeadline)
             if case .failure(let failure) = outcome {
                 diagnostics.report("\(failure.reason): \(failure.detail)")
             }

@@ -53,6 +53,13 @@ struct DeadlineTests {
         #expect(deadline.remaining(at: start + elapsed) == Milliseconds(left))
     }
 
+    @Test("an earlier deadline never goes before the clock's start")
+    func earlier() {
+        let deadline = Deadline(after: Milliseconds(1_000), from: 0)
+        #expect(deadline.earlier(by: Milliseconds(10)).remaining(at: 0) == Milliseconds(990))
+        #expect(deadline.earlier(by: Milliseconds(5_000)).remaining(at: 0) == Milliseconds(0))
+    }
+
     @Test("a cap shortens a wait but never lengthens it")
     func cap() {
         let deadline = Deadline(after: Milliseconds(1_000), from: 0)

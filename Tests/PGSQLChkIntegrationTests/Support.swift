@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The cluster started by `scripts/cluster.sh start`, read from the variables
+/// its `env` file exports (`make test` sources it).
+struct TestCluster {
+    let socketDirectory: String
+    let primaryPort: String
+    let standbyPort: String
+    let runDirectory: String
+
+    static let current: TestCluster? = {
+        func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        guard let socketDirectory = variable("PGSQLCHK_SOCKET_DIR"),
+              let primaryPort = variable("PGSQLCHK_PRIMARY_PORT"),
+              let standbyPort = variable("PGSQLCHK_STANDBY_PORT"),
+              let runDirectory = variable("PGSQLCHK_RUN_DIR")
+        else { return nil }
+        return TestCluster(socketDirectory: socketDirectory, primaryPort: primaryPort, standbyPort: standbyPort, runDirectory: runDirectory)
+    }()
+
+    static var isRunning: Bool { current != nil }
+
+    /// The repository root, found from this file's path.
+    static let repository: String = {
+        var path = #filePath
+        for _ in 0..<3 {
+            path = String(path[..<path.lastIndex(of: "/")!])
+        }
+        return path
+    }()
+
+    /// The binary under test: `PGSQLCHK_BINARY`, else the debug build.
+    static let binary: String = getenv("PGSQLCHK_BINARY").map { String(cString: $0) } ?? repository + "/.build/debug/pgsqlchk"
+
+    func port(of node: Node) -> String {
+        node == .primary ? primaryPort : standbyPort
+    }
+
+    /// Runs `scripts/cluster.sh` with `arguments`; true when it succeeded.
+    @discardableResult
+    func script(_ arguments: String...) -> Bool {
+        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh"] + arguments, input: .null)
+        return result.status == 0
+    }
+
+    /// The postmaster's process id (first line of `postmaster.pid`).
+    func postmasterPID(of node: Node) -> pid_t? {
+        guard let file = fopen("\(runDirectory)/\(node.rawValue)/postmaster.pid", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 32)
+        guard fgets(&line, 32, file) != nil else { return nil }
+        return pid_t(String(cString: line).split(separator: "\n").first.flatMap { Int32($0) } ?? 0)
+    }
+}
+
+enum Node: String {
+    case primary, standby
+}
+
+/// What a finished child did.
+struct ChildResult {
+    /// The exit status, or nil when a signal ended it.
+    let status: Int32?
+    let output: [UInt8]
+    let seconds: Double
+
+    var text: String { String(decoding: output, as: UTF8.self) }
+}
+
+/// Spawns processes with exactly the file descriptors a super-server would give.
+enum Child {
+    enum Input {
+        /// `/dev/null` on stdin, stdout and stderr captured through one pipe.
+        case null
+        /// A pipe on stdin that stays open and silent, as a terminal would.
+        case silentPipe
+        /// One end of a socket pair as stdin, stdout and stderr, as xinetd does;
+        /// `request` is written first, and the peer closes its end at once when
+        /// `hangUp` is set.
+        case socket(request: String, hangUp: Bool)
+    }
+
+    static func run(_ argv: [String], input: Input, environment: [String] = []) -> ChildResult {
+        let start = monotonicSeconds()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+
+        var ours: Int32 = -1
+        var theirs: Int32 = -1
+        var silentInput: [Int32] = [-1, -1]
+        defer { silentInput.filter { $0 >= 0 }.forEach { close($0) } }
+        switch input {
+        case .null, .silentPipe:
+            var pipeEnds: [Int32] = [0, 0]
+            pipe(&pipeEnds)
+            ours = pipeEnds[0]
+            theirs = pipeEnds[1]
+            if case .silentPipe = input {
+                pipe(&silentInput)
+                posix_spawn_file_actions_adddup2(&actions, silentInput[0], 0)
+                posix_spawn_file_actions_addclose(&actions, silentInput[0])
+                posix_spawn_file_actions_addclose(&actions, silentInput[1])
+            } else {
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            }
+            posix_spawn_file_actions_adddup2(&actions, theirs, 1)
+            posix_spawn_file_actions_adddup2(&actions, theirs, 2)
+        case .socket:
+            var pair: [Int32] = [0, 0]
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair)
+            ours = pair[0]
+            theirs = pair[1]
+            for descriptor: Int32 in 0...2 {
+                posix_spawn_file_actions_adddup2(&actions, theirs, descriptor)
+            }
+        }
+        posix_spawn_file_actions_addclose(&actions, ours)
+        posix_spawn_file_actions_addclose(&actions, theirs)
+
+        let arguments = argv.map { strdup($0) } + [nil]
+        let environmentEntries = (inheritedEnvironment() + environment).map { strdup($0) } + [nil]
+        defer {
+            arguments.forEach { free($0) }
+            environmentEntries.forEach { free($0) }
+        }
+        var attributes = cleanSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, arguments, environmentEntries)
+        close(theirs)
+        precondition(spawned == 0, "could not spawn \(argv[0]): \(spawned)")
+
+        if case .socket(let request, let hangUp) = input {
+            let bytes = Array(request.utf8)
+            if !bytes.isEmpty { _ = write(ours, bytes, bytes.count) }
+            if hangUp {
+                close(ours)
+                ours = -1
+            }
+        }
+        var output: [UInt8] = []
+        if ours >= 0 {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(ours, &buffer, buffer.count)
+                if count <= 0 { break }
+                output += buffer[..<count]
+            }
+            close(ours)
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let exited = status & 0x7f == 0
+        return ChildResult(status: exited ? (status >> 8) & 0xff : nil, output: output, seconds: monotonicSeconds() - start)
+    }
+
+    /// The test process's environment without libpq's variables, so a
+    /// developer's own PGHOST or PGUSER cannot change what the tests connect to.
+    static func inheritedEnvironment() -> [String] {
+        var entries: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if !text.hasPrefix("PG") { entries.append(text) }
+            cursor += 1
+        }
+        return entries
+    }
+}
+
+/// Spawn attributes that give the child an empty signal mask and default
+/// handlers, as a super-server does: the test runner's threads block most
+/// signals, and a child inheriting that mask would never see SIGTERM or SIGALRM.
+func cleanSignalAttributes() -> posix_spawnattr_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    sigdelset(&all, SIGKILL)
+    sigdelset(&all, SIGSTOP)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    return attributes
+}
+
+func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// A parsed HTTP response, strictly: anything malformed fails the parse.
+struct ParsedResponse {
+    let status: Int
+    let headers: [String: String]
+    let body: String
+
+    /// Parses `bytes` as exactly one HTTP/1.1 response with CRLF line ends, a
+    /// Content-Length that matches the body, and nothing after it.
+    init?(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let headEnd = text.firstRange(of: "\r\n\r\n") else { return nil }
+        let lines = text[..<headEnd.lowerBound].split(separator: "\r\n", omittingEmptySubsequences: false)
+        let statusLine = lines[0].split(separator: " ", maxSplits: 2)
+        guard statusLine.count == 3, statusLine[0] == "HTTP/1.1", let status = Int(statusLine[1]) else { return nil }
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard !line.contains("\n"), let colon = line.firstIndex(of: ":") else { return nil }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingPrefix(" ").description
+        }
+        let body = String(text[headEnd.upperBound...])
+        guard let length = headers["content-length"].flatMap(Int.init), length == body.utf8.count else { return nil }
+        self.status = status
+        self.headers = headers
+        self.body = body.hasSuffix("\n") ? String(body.dropLast()) : body
+    }
+}
+
+/// A process left running while a test works.
+struct BackgroundProcess {
+    let pid: pid_t
+
+    /// Starts `argv` with stdout and stderr written to `logPath`, and waits
+    /// (up to five seconds) until a line starting with `readyText` appears there.
+    static func start(_ argv: [String], logPath: String, readyText: String) -> BackgroundProcess? {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let arguments = argv.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        var attributes = cleanSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, argv[0], &actions, &attributes, arguments, environ) == 0 else { return nil }
+        let process = BackgroundProcess(pid: pid)
+        let giveUp = monotonicSeconds() + 5
+        while monotonicSeconds() < giveUp {
+            if Self.file(logPath, hasLineStartingWith: readyText) { return process }
+            usleep(20_000)
+        }
+        process.stop()
+        return nil
+    }
+
+    /// Ends the process (SIGTERM) and reaps it.
+    func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+
+    private static func file(_ path: String, hasLineStartingWith prefix: String) -> Bool {
+        guard let file = fopen(path, "r") else { return false }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, file) != nil {
+            if String(cString: line).hasPrefix(prefix) { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,76 @@
+/*
+ * The floor for pgsqlchk's design: the least a libpq health check can do.
+ *
+ *   baseline [-h HOST] [-p PORT] [-U USER] [-d DBNAME]
+ *
+ * Same work as pgsqlchk on its hot path: connect with keyword/value arrays,
+ * ask pg_catalog.pg_is_in_recovery(), close, then one write() of an HTTP
+ * response with Content-Length. Exit 0 primary (200), 1 standby (206),
+ * 2 anything else (503). It has no deadline, no request handling and no error
+ * classification, so pgsqlchk can only match it, not beat it.
+ *
+ * Build: gcc -O2 $(pkg-config --cflags libpq) baseline.c $(pkg-config --libs libpq)
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { HOST, PORT, USER, DBNAME, APPLICATION_NAME, PARAMETER_COUNT };
+
+int main(int argc, char **argv)
+{
+	/* libpq skips NULL values, so options left out fall back to PG* and defaults. */
+	const char *keywords[PARAMETER_COUNT + 1] = {
+		[HOST] = "host", [PORT] = "port", [USER] = "user", [DBNAME] = "dbname",
+		[APPLICATION_NAME] = "fallback_application_name",
+	};
+	const char *values[PARAMETER_COUNT + 1] = {[APPLICATION_NAME] = "pgsqlchk-baseline"};
+	int option;
+
+	while ((option = getopt(argc, argv, "h:p:U:d:")) != -1) {
+		switch (option) {
+		case 'h': values[HOST] = optarg; break;
+		case 'p': values[PORT] = optarg; break;
+		case 'U': values[USER] = optarg; break;
+		case 'd': values[DBNAME] = optarg; break;
+		default: return 64; /* EX_USAGE, as pgsqlchk */
+		}
+	}
+
+	/* expand_dbname = 1, as pgsqlchk: -d may be a conninfo string or URI. */
+	PGconn *connection = PQconnectdbParams(keywords, values, 1);
+	char in_recovery = '?';
+	if (PQstatus(connection) == CONNECTION_OK) {
+		PGresult *result = PQexec(connection, "SELECT pg_catalog.pg_is_in_recovery()");
+		if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1 &&
+		    PQnfields(result) == 1)
+			in_recovery = PQgetvalue(result, 0, 0)[0];
+		PQclear(result);
+	}
+	if (in_recovery == '?')
+		fprintf(stderr, "baseline: %s", PQerrorMessage(connection));
+	/* pgsqlchk also closes the connection before it answers. */
+	PQfinish(connection);
+
+	const char *status = "503 Service Unavailable", *body = "role cannot be verified\n";
+	int exit_status = 2;
+	if (in_recovery == 'f') {
+		status = "200 OK", body = "primary\n", exit_status = 0;
+	} else if (in_recovery == 't') {
+		status = "206 Partial Content", body = "standby\n", exit_status = 1;
+	}
+
+	char response[256];
+	int length = snprintf(response, sizeof response,
+			      "HTTP/1.1 %s\r\n"
+			      "Content-Type: text/plain; charset=utf-8\r\n"
+			      "Content-Length: %zu\r\n"
+			      "Connection: close\r\n"
+			      "\r\n"
+			      "%s",
+			      status, strlen(body), body);
+	if (write(STDOUT_FILENO, response, (size_t)length) != length)
+		return 2;
+	return exit_status;
+}

@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL primary + streaming hot standby on 127.0.0.1 for tests.
+# Run as root; the servers themselves run as the postgres OS user.
+#
+#   cluster.sh start | stop | status
+#   cluster.sh psql NODE [psql args...]       NODE: primary | standby
+#   cluster.sh pg_ctl NODE ARGS...            e.g. pg_ctl standby promote -w
+#   cluster.sh rebuild-standby NODE FROM      re-clone NODE as a standby of FROM
+#
+# Environment: PGSQLCHK_RUN_DIR (/tmp/pgsqlchk-run), PGSQLCHK_PRIMARY_PORT
+# (55432), PGSQLCHK_STANDBY_PORT (55433). `start` writes $RUN/env to source.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SCRIPT_DIR
+readonly RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
+readonly SOCK=$RUN/sock
+readonly SETUP_LOG=$RUN/setup.log
+readonly PRIMARY_PORT=${PGSQLCHK_PRIMARY_PORT:-55432}
+readonly STANDBY_PORT=${PGSQLCHK_STANDBY_PORT:-55433}
+readonly STREAM_WAIT_SECONDS=30
+
+die() {
+  echo "cluster.sh: $1" >&2
+  if [[ -n ${2:-} && -s $2 ]]; then
+    echo "--- last lines of $2:" >&2
+    tail -n 20 "$2" >&2
+  fi
+  exit 1
+}
+
+usage() {
+  { echo usage:; sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^#//'; } >&2
+  exit 2
+}
+
+# Newest installed server, so the script keeps working on a Debian release
+# whose default PostgreSQL is not 15.
+find_pg_bin() {
+  local postgres
+  postgres=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
+  [[ -x $postgres ]] || die "no PostgreSQL server found; run scripts/deps.sh cluster"
+  PG_BIN=${postgres%/postgres}
+}
+
+node_port() {
+  case "$1" in
+    primary) echo "$PRIMARY_PORT" ;;
+    standby) echo "$STANDBY_PORT" ;;
+    *) die "unknown node '$1' (expected primary or standby)" ;;
+  esac
+}
+
+# initdb and pg_ctl refuse to run as root. The cd avoids their "could not
+# change directory" warning when the caller's cwd is private to root (/root).
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+
+# psql as the caller, trusted over the socket; the connect timeout keeps us
+# from hanging on a postmaster that a test has SIGSTOPped.
+query() {
+  PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -At -h "$SOCK" -p "$(node_port "$1")" \
+    -U postgres -d postgres -c "$2"
+}
+
+postmaster_pid() {
+  [[ -f $RUN/$1/postmaster.pid ]] && head -n 1 "$RUN/$1/postmaster.pid"
+}
+
+is_running() {
+  local pid
+  pid=$(postmaster_pid "$1") && kill -0 "$pid" 2>/dev/null
+}
+
+prepare_run_dir() {
+  # postgres must create data dirs and logs here; the socket dir is sticky and
+  # world-writable so both root and unprivileged test users can connect.
+  install -d -o postgres -g postgres -m 755 "$RUN"
+  install -d -m 1777 "$SOCK"
+  as_postgres test -w "$RUN" ||
+    die "$RUN is not reachable by the postgres user (a parent directory is private?)"
+}
+
+write_primary_config() {
+  cat >>"$RUN/primary/postgresql.conf" <<EOF
+
+# pgsqlchk test cluster: durability is traded for speed, it is thrown away.
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$SOCK'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 16MB
+max_connections = 20
+superuser_reserved_connections = 3
+wal_level = replica
+max_wal_senders = 5
+wal_keep_size = 64MB
+hot_standby = on
+hot_standby_feedback = on
+wal_retrieve_retry_interval = 1s
+wal_receiver_status_interval = 1s
+logging_collector = off
+log_connections = off
+lc_messages = 'C'
+EOF
+  # First match wins: the dedicated roles must come before the catch-all trust.
+  cat >"$RUN/primary/pg_hba.conf" <<'EOF'
+local all         pgsqlchk_pw                  scram-sha-256
+host  all         pgsqlchk_pw     127.0.0.1/32 scram-sha-256
+local all         pgsqlchk_denied              reject
+host  all         pgsqlchk_denied 127.0.0.1/32 reject
+local all         all                          trust
+host  all         all             127.0.0.1/32 trust
+local replication all                          trust
+host  replication all             127.0.0.1/32 trust
+EOF
+}
+
+# Per-node settings go in postgresql.auto.conf, which is read last, so they
+# override whatever a base backup copied from the other node; a plain
+# `pg_ctl start` then comes up on the right port.
+write_node_identity() {
+  printf "port = %s\ncluster_name = '%s'\n" "$(node_port "$1")" "$1" \
+    >>"$RUN/$1/postgresql.auto.conf"
+}
+
+start_node() {
+  as_postgres "$PG_BIN/pg_ctl" -D "$RUN/$1" -l "$RUN/$1.log" -w start \
+    >>"$SETUP_LOG" 2>&1 || die "$1 did not start" "$RUN/$1.log"
+}
+
+create_roles() {
+  query primary "
+    CREATE ROLE pgsqlchk LOGIN;
+    CREATE ROLE pgsqlchk_denied LOGIN;
+    CREATE ROLE app LOGIN;
+    DO \$\$ BEGIN
+      EXECUTE format('CREATE ROLE pgsqlchk_pw LOGIN PASSWORD %L',
+                     'not-used-by-tests-' || md5(random()::text));
+    END \$\$;" >>"$SETUP_LOG" 2>&1 || die "creating roles failed" "$SETUP_LOG"
+}
+
+wait_for_streaming() {
+  local node=$1 deadline=$((SECONDS + STREAM_WAIT_SECONDS))
+  until [[ $(query "$node" "SELECT pg_is_in_recovery() AND EXISTS (
+            SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')" 2>/dev/null) == t ]]; do
+    ((SECONDS < deadline)) || die "$node is not streaming after ${STREAM_WAIT_SECONDS}s" "$RUN/$node.log"
+    sleep 0.2
+  done
+}
+
+clone_standby() {
+  local node=$1 from=$2
+  as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$(node_port "$from")" -U postgres \
+    -D "$RUN/$node" -R -X stream -c fast --no-sync >>"$SETUP_LOG" 2>&1 ||
+    die "base backup of $node from $from failed" "$SETUP_LOG"
+  write_node_identity "$node"
+  start_node "$node"
+  wait_for_streaming "$node"
+}
+
+write_env_file() {
+  {
+    printf 'export PGSQLCHK_RUN_DIR=%q\n' "$RUN"
+    printf 'export PGSQLCHK_SOCKET_DIR=%q\n' "$SOCK"
+    printf 'export PGSQLCHK_PRIMARY_PORT=%q\n' "$PRIMARY_PORT"
+    printf 'export PGSQLCHK_STANDBY_PORT=%q\n' "$STANDBY_PORT"
+    printf 'export PGSQLCHK_PG_BIN=%q\n' "$PG_BIN"
+  } >"$RUN/env"
+}
+
+cmd_start() {
+  bash "$SCRIPT_DIR/deps.sh" cluster
+  find_pg_bin
+  if is_running primary && is_running standby; then
+    echo "cluster already running in $RUN (primary :$PRIMARY_PORT, standby :$STANDBY_PORT)"
+    return 0
+  fi
+  # Half-started or crashed leftovers are not worth repairing: start clean.
+  if [[ -e $RUN ]]; then
+    echo "cluster.sh: clearing leftovers of an earlier run in $RUN"
+    cmd_stop
+  fi
+
+  prepare_run_dir
+  as_postgres "$PG_BIN/initdb" -D "$RUN/primary" -U postgres --no-sync -E UTF8 --locale=C \
+    >>"$SETUP_LOG" 2>&1 || die "initdb failed" "$SETUP_LOG"
+  write_primary_config
+  write_node_identity primary
+  start_node primary
+  create_roles
+  clone_standby standby primary
+  write_env_file
+
+  echo "cluster up in $RUN: primary 127.0.0.1:$PRIMARY_PORT, standby 127.0.0.1:$STANDBY_PORT (streaming)"
+  echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), socket dir $SOCK; settings: source $RUN/env"
+}
+
+stop_node() {
+  local node=$1 pid
+  pid=$(postmaster_pid "$node") || return 0
+  find_pg_bin
+  # A test may have left it SIGSTOPped; a stopped process never sees shutdown.
+  kill -CONT "$pid" 2>/dev/null || true
+  pkill -CONT -P "$pid" 2>/dev/null || true
+  as_postgres "$PG_BIN/pg_ctl" -D "$RUN/$node" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
+# Tests start stall-proxy.py with `--pidfile $RUN/NAME.pid`; the command-line
+# check keeps a recycled pid from killing an unrelated process.
+stop_stall_proxies() {
+  local pidfile pid
+  for pidfile in "$RUN"/*.pid; do
+    [[ -f $pidfile ]] || continue
+    pid=$(<"$pidfile")
+    if grep -qs stall-proxy "/proc/$pid/cmdline"; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+cmd_stop() {
+  [[ -e $RUN ]] || return 0
+  stop_node standby
+  stop_node primary
+  stop_stall_proxies
+  rm -rf "$RUN"
+}
+
+cmd_status() {
+  find_pg_bin
+  local node state all_running=0
+  for node in primary standby; do
+    if ! is_running "$node"; then
+      echo "$node: not running"
+      all_running=3
+      continue
+    fi
+    state=$(query "$node" "SELECT CASE WHEN pg_is_in_recovery() THEN 'in recovery, wal receiver: '
+        || coalesce((SELECT status FROM pg_stat_wal_receiver), 'none') ELSE 'not in recovery' END" \
+      2>/dev/null) || state="not answering queries"
+    echo "$node: running on 127.0.0.1:$(node_port "$node"), $state"
+  done
+  return "$all_running"
+}
+
+cmd_psql() {
+  (($# >= 1)) || usage
+  find_pg_bin
+  local port
+  port=$(node_port "$1")
+  shift
+  exec "$PG_BIN/psql" -X -h "$SOCK" -p "$port" -U postgres -d postgres "$@"
+}
+
+cmd_pg_ctl() {
+  (($# >= 2)) || usage
+  find_pg_bin
+  local node=$1 log_args=()
+  node_port "$node" >/dev/null
+  shift
+  # Without -l a started postmaster keeps the caller's stdout open, which
+  # hangs any test reading our output; default to the node's usual log.
+  if [[ " $* " =~ \ (start|restart)\  && ! " $* " =~ \ (-l|--log) ]]; then
+    log_args=(-l "$RUN/$node.log")
+  fi
+  as_postgres "$PG_BIN/pg_ctl" -D "$RUN/$node" "${log_args[@]}" "$@"
+}
+
+cmd_rebuild_standby() {
+  (($# == 2)) || usage
+  local node=$1 from=$2
+  node_port "$node" >/dev/null
+  node_port "$from" >/dev/null
+  [[ $node != "$from" ]] || die "a node cannot be rebuilt from itself"
+  find_pg_bin
+  is_running "$from" || die "$from is not running"
+  stop_node "$node"
+  rm -rf "${RUN:?}/$node"
+  clone_standby "$node" "$from"
+  echo "$node rebuilt as a standby of $from (127.0.0.1:$(node_port "$node"), streaming)"
+}
+
+main() {
+  (($# >= 1)) || usage
+  # Relative paths would break under as_postgres's cd, and stop removes $RUN.
+  [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
+  local command=$1
+  shift
+  case "$command" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    psql) cmd_psql "$@" ;;
+    pg_ctl) cmd_pg_ctl "$@" ;;
+    rebuild-standby) cmd_rebuild_standby "$@" ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

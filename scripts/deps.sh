@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Ensures the Debian packages that a kind of project task needs are installed.
+#
+#   scripts/deps.sh [build|cluster|e2e|bench|tools]...   (no group: all of them)
+#
+# Silent and instant when everything is present, so other scripts can call it
+# unconditionally. As root it installs what is missing; otherwise it prints the
+# command to run and exits 1.
+set -euo pipefail
+
+readonly ALL_GROUPS=(build cluster e2e bench tools)
+
+packages_for_group() {
+  case "$1" in
+    build) echo pkg-config libpq-dev ;;
+    # procps: pgrep/pkill for tests; python3: runs scripts/stall-proxy.py.
+    cluster) echo postgresql procps python3 ;;
+    e2e) echo xinetd haproxy ;;
+    bench) echo hyperfine gcc ;;
+    tools) echo strace tcpdump ;;
+    *)
+      echo "deps.sh: unknown group '$1' (known: ${ALL_GROUPS[*]})" >&2
+      return 2
+      ;;
+  esac
+}
+
+is_installed() {
+  # A removed-but-not-purged package still has an entry ("deinstall ok
+  # config-files"), so the exact status string matters, not just the exit code.
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+main() {
+  local groups=("$@") group pkg
+  ((${#groups[@]})) || groups=("${ALL_GROUPS[@]}")
+
+  local wanted=()
+  for group in "${groups[@]}"; do
+    # Split on purpose: the group's packages come back as one line.
+    # shellcheck disable=SC2207
+    wanted+=($(packages_for_group "$group"))
+  done
+
+  local missing=()
+  for pkg in "${wanted[@]}"; do
+    is_installed "$pkg" || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+
+  local install=(apt-get install -y --no-install-recommends "${missing[@]}")
+  if ((EUID != 0)); then
+    echo "deps.sh: missing packages: ${missing[*]}; as root, run:" >&2
+    echo "  apt-get update && DEBIAN_FRONTEND=noninteractive ${install[*]}" >&2
+    return 1
+  fi
+  echo "deps.sh: installing ${missing[*]}" >&2
+  # Output goes to stderr so callers that capture our stdout stay clean.
+  apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive "${install[@]}" >&2
+}
+
+main "$@"
