@@ -16,9 +16,10 @@ let package = Package(
             name: "PGSQLChkCore",
             dependencies: ["CLibPQ"]
         ),
+        .target(name: "ArgvCapture"),
         .executableTarget(
             name: "pgsqlchk",
-            dependencies: ["PGSQLChkCore"]
+            dependencies: ["PGSQLChkCore", "ArgvCapture"]
         ),
         .testTarget(
             name: "PGSQLChkCoreTests",

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh build cluster
 swift build --build-tests
+# The integration tests run the release binary: what ships is what is tested.
+make --no-print-directory build
+export PGSQLCHK_BINARY="$PWD/.build/release/pgsqlchk"
 
 bash scripts/cluster.sh start
 trap 'bash scripts/cluster.sh stop' EXIT

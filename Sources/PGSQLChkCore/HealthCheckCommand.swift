@@ -10,15 +10,17 @@ public enum HealthCheckCommand {
     /// Runs one check and returns the exit status.
     ///
     /// - Parameters:
-    ///   - arguments: argv without the program name.
+    ///   - commandLine: argv, the program name first.
     ///   - environment: looks up one environment variable.
-    public static func run(arguments: [String], environment: (String) -> String?) -> Int32 {
+    public static func run(commandLine: [String], environment: (String) -> String?) -> Int32 {
         let start = Deadline.now()
         // A peer that hangs up early must give EPIPE, not kill us mid-answer.
         signal(SIGPIPE, SIG_IGN)
         let diagnostics = Diagnostics.forThisProcess()
         let peer = CheckPeer()
 
+        var arguments = commandLine
+        if !arguments.isEmpty { arguments.removeFirst() }
         let invocation: Invocation
         do {
             invocation = try CommandLineOptions.parse(arguments, environment: environment)

@@ -34,15 +34,25 @@ public struct PostgresConnection: ~Copyable {
     }
 
     private static func startConnecting(_ parameters: [ConnectionParameter]) -> OpaquePointer? {
-        let keywords = parameters.map { strdup($0.keyword) }
-        let values = parameters.map { strdup($0.value) }
+        // Plain buffers rather than arrays of optional pointers: this runs once
+        // per check, and each new generic array type costs run-time metadata.
+        let keywords = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: parameters.count + 1)
+        let values = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: parameters.count + 1)
         defer {
-            keywords.forEach { free($0) }
-            values.forEach { free($0) }
+            for index in 0..<parameters.count {
+                free(UnsafeMutablePointer(mutating: keywords[index]))
+                free(UnsafeMutablePointer(mutating: values[index]))
+            }
+            keywords.deallocate()
+            values.deallocate()
         }
-        let keywordArray: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
-        let valueArray: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
-        return PQconnectStartParams(keywordArray, valueArray, 1)
+        for (index, parameter) in parameters.enumerated() {
+            keywords[index] = UnsafePointer(strdup(parameter.keyword))
+            values[index] = UnsafePointer(strdup(parameter.value))
+        }
+        keywords[parameters.count] = nil
+        values[parameters.count] = nil
+        return PQconnectStartParams(keywords, values, 1)
     }
 
     private func finishConnecting(before deadline: Deadline) throws(ProbeFailure) {

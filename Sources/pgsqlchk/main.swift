@@ -4,6 +4,6 @@ import Glibc
 import PGSQLChkCore
 
 exit(HealthCheckCommand.run(
-    arguments: Array(CommandLine.arguments.dropFirst()),
+    commandLine: CommandLine.arguments,
     environment: { name in getenv(name).map { String(cString: $0) } }
 ))
