@@ -11,13 +11,13 @@ import Glibc
 /// handler) and ends the process. ``disarm()`` blocks the signal before the
 /// normal answer is written, so the peer never receives two responses.
 public enum Backstop {
-    /// Arms the timer to fire when `deadline` passes. (C: `sigaction`, `setitimer`.)
-    public static func arm(at deadline: Deadline, answering verdict: Verdict) {
-        let bytes = HTTPResponse.render(verdict)
+    /// Arms the timer to write `bytes` and exit with `exitStatus` when
+    /// `deadline` passes. (C: `sigaction`, `setitimer`.)
+    public static func arm(at deadline: Deadline, answering bytes: [UInt8], exitStatus: Int32) {
         let response = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
         _ = response.initialize(from: bytes)
         backstopResponse = UnsafeBufferPointer(response)
-        backstopExitStatus = verdict.exitStatus
+        backstopExitStatus = exitStatus
 
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in

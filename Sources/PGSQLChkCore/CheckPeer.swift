@@ -28,16 +28,17 @@ public struct CheckPeer: Sendable {
         isSocket = fstat(input, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK
     }
 
-    /// Reads what the peer sent up to the end of its request head.
+    /// Reads what the peer sent, up to the end of its request.
     ///
-    /// Returns as soon as a blank line ends the head, the peer stops sending,
-    /// ``requestLimit`` bytes were read, or ``requestWait`` (capped by `deadline`)
-    /// passed. Never waits when stdin is not a socket.
-    public func readRequestHead(before deadline: Deadline) -> [UInt8] {
+    /// Returns as soon as `isComplete` holds (a blank line ends an HTTP head, a
+    /// newline an `agent-send` line), the peer stops sending, ``requestLimit``
+    /// bytes were read, or ``requestWait`` (capped by `deadline`) passed.
+    /// Never waits when stdin is not a socket.
+    public func readRequest(before deadline: Deadline, isComplete: ([UInt8]) -> Bool) -> [UInt8] {
         guard isSocket else { return [] }
         let stop = Deadline(after: deadline.remaining(atMost: Self.requestWait))
         var head: [UInt8] = []
-        while head.count < Self.requestLimit, !HTTPRequestHead.isComplete(head) {
+        while head.count < Self.requestLimit, !isComplete(head) {
             guard let chunk = Self.read(from: STDIN_FILENO, upTo: Self.requestLimit - head.count, before: stop) else { break }
             head += chunk
         }
@@ -97,11 +98,11 @@ public struct CheckPeer: Sendable {
     }
 }
 
-/// The start of an HTTP request, as far as pgsqlchk needs to know it.
-public enum HTTPRequestHead {
-    /// Whether `bytes` hold a whole request head: a blank line (CRLF CRLF, or
-    /// bare LF LF from hand-typed requests) has arrived.
-    public static func isComplete(_ bytes: [UInt8]) -> Bool {
+/// Where a peer's request ends.
+public enum RequestEnd {
+    /// Whether `bytes` hold a whole HTTP request head: a blank line (CRLF CRLF,
+    /// or bare LF LF from hand-typed requests) has arrived.
+    public static func isHTTPHeadComplete(_ bytes: [UInt8]) -> Bool {
         let carriageReturn: UInt8 = 13, lineFeed: UInt8 = 10
         var previousLineFeed = false
         for byte in bytes where byte != carriageReturn {
@@ -113,5 +114,12 @@ public enum HTTPRequestHead {
             }
         }
         return false
+    }
+}
+
+extension RequestEnd {
+    /// Whether `bytes` hold a whole `agent-send` line.
+    public static func isLineComplete(_ bytes: [UInt8]) -> Bool {
+        bytes.contains(10)
     }
 }

@@ -21,47 +21,52 @@ public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Reads argv and the environment into an ``Invocation``.
 ///
 /// Flags follow `psql` and `pg_isready` (`-h -p -U -d`, `-V`, `-?`), in short
-/// (`-p 5432`, `-p5432`) and long (`--port 5432`, `--port=5432`) forms.
+/// (`-p 5432`, `-p5432`) and long (`--port 5432`, `--port=5432`) forms. The
+/// environment variables named in ``options`` apply when their flag is absent,
+/// for super-servers where `env` is easier to edit than `server_args`.
 public enum CommandLineOptions {
-    /// Environment variable holding the deadline in seconds, for super-servers
-    /// where editing `server_args` is less convenient than `env`.
-    public static let timeoutVariable = "PGSQLCHK_TIMEOUT"
+    enum Setting: Equatable {
+        case connection(keyword: String)
+        case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayDelay
+        case requireStreaming, agent
+    }
 
     struct Option {
         let short: Character
         let long: String
-        let connectionKeyword: String?
+        let setting: Setting
+        /// The environment variable read when the flag is absent.
+        let variable: String?
+
+        /// Flags that take no value.
+        var isSwitch: Bool { setting == .requireStreaming || setting == .agent }
     }
 
     static let options: [Option] = [
-        Option(short: "h", long: "host", connectionKeyword: "host"),
-        Option(short: "p", long: "port", connectionKeyword: "port"),
-        Option(short: "U", long: "username", connectionKeyword: "user"),
-        Option(short: "d", long: "dbname", connectionKeyword: "dbname"),
-        Option(short: "t", long: "timeout", connectionKeyword: nil),
+        Option(short: "h", long: "host", setting: .connection(keyword: "host"), variable: nil),
+        Option(short: "p", long: "port", setting: .connection(keyword: "port"), variable: nil),
+        Option(short: "U", long: "username", setting: .connection(keyword: "user"), variable: nil),
+        Option(short: "d", long: "dbname", setting: .connection(keyword: "dbname"), variable: nil),
+        Option(short: "t", long: "timeout", setting: .timeout, variable: "PGSQLCHK_TIMEOUT"),
+        Option(short: "e", long: "endpoint", setting: .endpoint, variable: nil),
+        Option(short: "o", long: "output", setting: .output, variable: nil),
+        Option(short: "a", long: "agent", setting: .agent, variable: nil),
+        Option(short: "m", long: "maintenance-file", setting: .maintenanceFile, variable: "PGSQLCHK_MAINTENANCE_FILE"),
+        Option(short: "l", long: "max-lag", setting: .maximumLag, variable: "PGSQLCHK_MAX_LAG"),
+        Option(short: "r", long: "max-replay-delay", setting: .maximumReplayDelay, variable: "PGSQLCHK_MAX_REPLAY_DELAY"),
+        Option(short: "s", long: "require-streaming", setting: .requireStreaming, variable: "PGSQLCHK_REQUIRE_STREAMING"),
     ]
 
     /// Parses `arguments` (without the program name).
     ///
     /// - Parameter environment: looks up one environment variable.
     public static func parse(_ arguments: [String], environment: (String) -> String?) throws(UsageError) -> Invocation {
-        var configuration = Configuration()
-        var timeoutText = environment(timeoutVariable).map { (text: $0, source: timeoutVariable) }
+        var given: [(option: Option, value: String, source: String)] = []
         var index = 0
-
-        func takeValue(for option: Option, attached: Substring?) throws(UsageError) -> String {
-            if let attached { return String(attached) }
-            index += 1
-            guard index < arguments.count else {
-                throw UsageError("option --\(option.long) needs a value")
-            }
-            return arguments[index]
-        }
-
         while index < arguments.count {
             let argument = arguments[index]
             let option: Option
-            let attached: Substring?
+            var attached: Substring?
             switch argument {
             case "-?", "--help":
                 return .help
@@ -71,10 +76,10 @@ public enum CommandLineOptions {
                 let body = argument.dropFirst(2)
                 let name = body.prefix { $0 != "=" }
                 guard let known = options.first(where: { $0.long == name }) else {
-                    throw UsageError("unknown option \(argument.prefix { $0 != "=" })")
+                    throw UsageError("unknown option --\(name)")
                 }
                 option = known
-                attached = name.count < body.count ? body.dropFirst(name.count + 1) : nil
+                if name.count < body.count { attached = body.dropFirst(name.count + 1) }
             case _ where argument.hasPrefix("-") && argument.count > 1:
                 let letter = argument[argument.index(after: argument.startIndex)]
                 guard let known = options.first(where: { $0.short == letter }) else {
@@ -82,30 +87,82 @@ public enum CommandLineOptions {
                 }
                 option = known
                 let rest = argument.dropFirst(2)
-                attached = rest.isEmpty ? nil : rest
+                if !rest.isEmpty { attached = rest }
             default:
                 throw UsageError("unexpected argument \"\(argument)\"")
             }
-            let value = try takeValue(for: option, attached: attached)
-            if let keyword = option.connectionKeyword {
-                guard !value.isEmpty else { throw UsageError("option --\(option.long) needs a non-empty value") }
-                configuration.connectionParameters.removeAll { $0.keyword == keyword }
-                configuration.connectionParameters.append(ConnectionParameter(keyword: keyword, value: value))
+            let value: String
+            if option.isSwitch {
+                guard attached == nil else { throw UsageError("option --\(option.long) takes no value") }
+                value = "1"
+            } else if let attached {
+                value = String(attached)
             } else {
-                timeoutText = (value, "--timeout")
+                index += 1
+                guard index < arguments.count else { throw UsageError("option --\(option.long) needs a value") }
+                value = arguments[index]
             }
+            given.append((option, value, "--\(option.long)"))
             index += 1
         }
 
-        if let timeoutText {
-            guard let timeout = Milliseconds(seconds: timeoutText.text),
-                  timeout.value > 0, timeout <= Configuration.maximumTimeout
-            else {
-                throw UsageError("\(timeoutText.source) must be seconds between 0.001 and \(Configuration.maximumTimeout), not \"\(timeoutText.text)\"")
+        var configuration = Configuration()
+        for option in options where !given.contains(where: { $0.option.long == option.long }) {
+            if let variable = option.variable, let value = environment(variable) {
+                try apply(option, value: value, source: variable, to: &configuration)
             }
-            configuration.timeout = timeout
+        }
+        // The endpoint's own parameters must win over --max-lag and friends,
+        // whatever the order on the command line.
+        for (option, value, source) in given where option.setting != .endpoint {
+            try apply(option, value: value, source: source, to: &configuration)
+        }
+        if let endpoint = given.last(where: { $0.option.setting == .endpoint }) {
+            try apply(endpoint.option, value: endpoint.value, source: endpoint.source, to: &configuration)
         }
         return .check(configuration)
+    }
+
+    private static func apply(_ option: Option, value: String, source: String, to configuration: inout Configuration) throws(UsageError) {
+        switch option.setting {
+        case .connection(let keyword):
+            guard !value.isEmpty else { throw UsageError("\(source) needs a non-empty value") }
+            configuration.connectionParameters.removeAll { $0.keyword == keyword }
+            configuration.connectionParameters.append(ConnectionParameter(keyword: keyword, value: value))
+        case .timeout:
+            guard let timeout = Milliseconds(seconds: value), timeout.value > 0, timeout <= Configuration.maximumTimeout else {
+                throw UsageError("\(source) must be seconds between 0.001 and \(Configuration.maximumTimeout), not \"\(value)\"")
+            }
+            configuration.timeout = timeout
+        case .endpoint:
+            do {
+                configuration.request = try CheckRequest.parse(target: value, defaults: configuration.requirements)
+            } catch {
+                throw UsageError("\(source): \(error.reason)")
+            }
+        case .output:
+            guard let format = OutputFormat(rawValue: value) else {
+                throw UsageError("\(source) must be http, summary or json, not \"\(value)\"")
+            }
+            configuration.output = format
+        case .maintenanceFile:
+            guard !value.isEmpty else { throw UsageError("\(source) needs a non-empty path") }
+            configuration.maintenanceFile = value
+        case .maximumLag, .maximumReplayDelay, .requireStreaming:
+            let parameter = option.setting == .maximumLag ? "lag" : option.setting == .maximumReplayDelay ? "replay_delay" : "replication_state"
+            if option.setting == .requireStreaming {
+                guard value == "1" || value == "0" else { throw UsageError("\(source) must be 1 or 0, not \"\(value)\"") }
+                configuration.requirements.requiresStreaming = value == "1"
+                return
+            }
+            do {
+                try configuration.requirements.apply(parameter: parameter, value: value)
+            } catch {
+                throw UsageError("\(source): \(error.reason)")
+            }
+        case .agent:
+            configuration.agent = true
+        }
     }
 
     /// The `--help` text; defaults are printed from the constants that define them.
@@ -120,8 +177,22 @@ public enum CommandLineOptions {
 
         Options:
           -t, --timeout=SECS       deadline for the whole check (default: \(Configuration.defaultTimeout))
+          -e, --endpoint=PATH      question asked when no HTTP request arrives (default: /):
+                                   /, /primary, /replica, /read-only, /health, /status,
+                                   with ?lag=, ?replay_delay=, ?replication_state=streaming
+          -o, --output=FORMAT      by hand: http, summary or json (default: http)
+          -a, --agent              answer HAProxy's agent-check protocol instead of HTTP
+          -m, --maintenance-file=PATH
+                                   drain the node while this file exists
+                                   (default: \(Configuration.defaultMaintenanceFile))
           -V, --version            output version information, then exit
           -?, --help               show this help, then exit
+
+        Standby options (off unless set; a request's parameters override them):
+          -l, --max-lag=BYTES      most WAL received but not replayed (e.g. 16MB)
+          -r, --max-replay-delay=DURATION
+                                   most replay delay (e.g. 30s); zero when caught up
+          -s, --require-streaming  the WAL receiver must be streaming
 
         Connection options:
           -h, --host=HOSTNAME      database server host or socket directory
@@ -131,12 +202,15 @@ public enum CommandLineOptions {
 
         Connection options left out fall back to libpq: PGHOST, PGPORT, PGUSER,
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
-        \(timeoutVariable) sets the deadline when --timeout is not given.
+        Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
+        PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options.
 
         Answers:
-          HTTP 200  exit 0   primary (read-write)
-          HTTP 206  exit 1   standby (read-only)
-          HTTP 503  exit 2   role cannot be verified; the body says why
+          HTTP 200  exit 0   primary (/), or the endpoint's condition holds
+          HTTP 206  exit 1   standby (/)
+          HTTP 503  exit 2   role cannot be verified, or condition not met; the body says why
+          HTTP 404  exit 3   maintenance (the drain file exists)
+          HTTP 4xx  exit 4   the request was refused
                     exit 64  usage error
 
         """

@@ -19,15 +19,44 @@ public struct Configuration: Equatable, Sendable {
     /// `application_name` (libpq: `fallback_application_name`).
     public static let applicationName = "pgsqlchk"
 
+    /// Where an admin drops a file to take the node out of rotation. It
+    /// survives a reboot on purpose: a node under maintenance stays drained
+    /// until the admin says otherwise.
+    public static let defaultMaintenanceFile = "/etc/pgsqlchk/maintenance"
+
     /// libpq connection keywords and values, in the order given.
     public var connectionParameters: [ConnectionParameter]
 
     /// The budget for the whole check.
     public var timeout: Milliseconds
 
-    public init(connectionParameters: [ConnectionParameter] = [], timeout: Milliseconds = Configuration.defaultTimeout) {
+    /// The question asked when no HTTP request arrives (a hand run, a plain TCP check).
+    public var request: CheckRequest
+
+    /// The limits a standby must meet unless a request sets its own.
+    public var requirements: StandbyRequirements {
+        get { request.requirements }
+        set { request.requirements = newValue }
+    }
+
+    /// The drain file's path.
+    public var maintenanceFile: String
+
+    /// How a hand run prints the answer; a check connection always gets HTTP.
+    public var output: OutputFormat
+
+    /// Answer HAProxy's agent-check protocol instead of HTTP.
+    public var agent: Bool
+
+    public init(connectionParameters: [ConnectionParameter] = [], timeout: Milliseconds = Configuration.defaultTimeout,
+                request: CheckRequest = CheckRequest(), maintenanceFile: String = Configuration.defaultMaintenanceFile,
+                output: OutputFormat = .http, agent: Bool = false) {
         self.connectionParameters = connectionParameters
         self.timeout = timeout
+        self.request = request
+        self.maintenanceFile = maintenanceFile
+        self.output = output
+        self.agent = agent
     }
 
     /// The parameters handed to libpq: the user's, then the fallback name.
@@ -37,6 +66,16 @@ public struct Configuration: Equatable, Sendable {
     public var libpqParameters: [ConnectionParameter] {
         connectionParameters + [ConnectionParameter(keyword: "fallback_application_name", value: Configuration.applicationName)]
     }
+}
+
+/// How a hand run prints its answer.
+public enum OutputFormat: String, CaseIterable, Sendable {
+    /// Exactly the HTTP response HAProxy would receive.
+    case http
+    /// One line: `primary, timeline 3, PostgreSQL 15.18`.
+    case summary
+    /// The JSON status document.
+    case json
 }
 
 /// One libpq connection keyword and its value (libpq: `PQconnectdbParams`).

@@ -2,6 +2,9 @@
 public enum HTTPStatus: Int, Sendable {
     case ok = 200
     case partialContent = 206
+    case badRequest = 400
+    case notFound = 404
+    case methodNotAllowed = 405
     case serviceUnavailable = 503
 
     /// The reason phrase from RFC 9110.
@@ -9,6 +12,9 @@ public enum HTTPStatus: Int, Sendable {
         switch self {
         case .ok: "OK"
         case .partialContent: "Partial Content"
+        case .badRequest: "Bad Request"
+        case .notFound: "Not Found"
+        case .methodNotAllowed: "Method Not Allowed"
         case .serviceUnavailable: "Service Unavailable"
         }
     }
@@ -20,15 +26,26 @@ public enum HTTPStatus: Int, Sendable {
 /// where the response ends without waiting for the connection to close: a
 /// computed `Content-Length`, `Connection: close` and CRLF line ends.
 public enum HTTPResponse {
-    /// The bytes of a response whose body is `text` plus a newline, so it reads
-    /// well on a terminal and under `curl`.
-    public static func render(_ verdict: Verdict) -> [UInt8] {
-        let body = Array((verdict.body + "\n").utf8)
-        let head = "HTTP/1.1 \(verdict.status.rawValue) \(verdict.status.reasonPhrase)\r\n"
-            + "Content-Type: text/plain; charset=utf-8\r\n"
+    /// The bytes of the response to `verdict`.
+    ///
+    /// The body is the verdict's line plus a newline (so it reads well on a
+    /// terminal and under curl), or the JSON status document when `json`. With
+    /// `omitsBody` (HEAD) the headers still announce the body's length.
+    /// `X-PGSQLChk-Role` and `X-PGSQLChk-Timeline` help debugging from
+    /// HAProxy's logs or `curl -I`; they never carry error text.
+    public static func render(_ verdict: Verdict, json: Bool = false, omitsBody: Bool = false) -> [UInt8] {
+        let body = Array(((json ? StatusDocument.json(of: verdict) : verdict.body) + "\n").utf8)
+        var head = "HTTP/1.1 \(verdict.status.rawValue) \(verdict.status.reasonPhrase)\r\n"
+            + "Content-Type: \(json ? "application/json" : "text/plain; charset=utf-8")\r\n"
             + "Content-Length: \(body.count)\r\n"
-            + "Connection: close\r\n"
-            + "\r\n"
-        return Array(head.utf8) + body
+        if verdict.status == .methodNotAllowed {
+            head += "Allow: GET, HEAD, OPTIONS\r\n"
+        }
+        if let state = verdict.state {
+            head += "X-PGSQLChk-Role: \(state.role)\r\n"
+            if let timeline = state.timeline { head += "X-PGSQLChk-Timeline: \(timeline)\r\n" }
+        }
+        head += "Connection: close\r\n\r\n"
+        return Array(head.utf8) + (omitsBody ? [] : body)
     }
 }

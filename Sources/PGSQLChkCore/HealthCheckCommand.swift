@@ -37,18 +37,11 @@ public enum HealthCheckCommand {
             return refuse("--help and --version are for terminals, not check connections", to: peer, diagnostics: diagnostics)
         case .check(let configuration):
             let deadline = Deadline(after: configuration.timeout, from: start)
-            Backstop.arm(at: deadline, answering: Verdict(unavailable: ProbeFailure.timedOut(phase: "waiting for libpq").reason))
             // The probe gives up a little early, so that its own timeout answer,
             // which names the phase, is written before the backstop fires.
             let probeDeadline = deadline.earlier(by: min(answerReserve, Milliseconds(configuration.timeout.value / 10)))
-            _ = peer.readRequestHead(before: probeDeadline)
-            let outcome = RoleProbe.run(configuration, before: probeDeadline)
-            if case .failure(let failure) = outcome {
-                diagnostics.report("\(failure.reason): \(failure.detail)")
-            }
-            let verdict = Verdict(outcome)
-            answer(verdict, to: peer, diagnostics: diagnostics)
-            return verdict.exitStatus
+            let check = Check(configuration: configuration, peer: peer, diagnostics: diagnostics, deadline: deadline, probeDeadline: probeDeadline)
+            return configuration.agent ? check.answerAgent() : check.answerHTTP()
         }
     }
 
@@ -60,14 +53,14 @@ public enum HealthCheckCommand {
             diagnostics.report("try \"pgsqlchk --help\" for more information")
         } else {
             let verdict = Verdict(status: .serviceUnavailable, body: "invalid pgsqlchk options", exitStatus: Verdict.usageExitStatus)
-            answer(verdict, to: peer, diagnostics: diagnostics)
+            send(HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
         }
         return Verdict.usageExitStatus
     }
 
-    private static func answer(_ verdict: Verdict, to peer: CheckPeer, diagnostics: Diagnostics) {
+    static func send(_ bytes: [UInt8], to peer: CheckPeer, diagnostics: Diagnostics) {
         Backstop.disarm()
-        if let error = peer.write(HTTPResponse.render(verdict)) {
+        if let error = peer.write(bytes) {
             diagnostics.report("could not write the answer: \(String(cString: strerror(error)))")
         }
         peer.finish()
@@ -75,5 +68,77 @@ public enum HealthCheckCommand {
 
     private static func print(_ text: String) -> Int32 {
         CheckPeer().write(Array(text.utf8)) == nil ? 0 : 1
+    }
+}
+
+/// One check, from the request to the last byte written.
+struct Check {
+    let configuration: Configuration
+    let peer: CheckPeer
+    let diagnostics: Diagnostics
+    let deadline: Deadline
+    let probeDeadline: Deadline
+
+    /// The HTTP check: read the request, probe, answer.
+    func answerHTTP() -> Int32 {
+        Backstop.arm(at: deadline, answering: HTTPResponse.render(Verdict(unavailable: ProbeFailure.timedOut(phase: "waiting for libpq").reason)),
+                     exitStatus: 2)
+        let head = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isHTTPHeadComplete)
+        let request: CheckRequest
+        do {
+            request = try HTTPRequestParser.parse(head: head, complete: RequestEnd.isHTTPHeadComplete(head), fallback: configuration.request)
+        } catch {
+            diagnostics.report("refused request: \(error.reason)")
+            let verdict = Verdict(refusing: error)
+            HealthCheckCommand.send(HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
+            return verdict.exitStatus
+        }
+        let verdict = Verdict(for: request, outcome: probe(), maintenance: maintenance)
+        if verdict.status == .serviceUnavailable, verdict.state != nil {
+            diagnostics.report("\(request.endpoint.rawValue): \(verdict.body)")
+        }
+        HealthCheckCommand.send(render(verdict, for: request), to: peer, diagnostics: diagnostics)
+        return verdict.exitStatus
+    }
+
+    /// The agent check: read the optional `agent-send` line, probe, reply.
+    func answerAgent() -> Int32 {
+        Backstop.arm(at: deadline, answering: Array("down#\(ProbeFailure.timedOut(phase: "waiting for libpq").reason)\n".utf8), exitStatus: 2)
+        let sent = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isLineComplete)
+        let requirements: StandbyRequirements
+        do {
+            requirements = try AgentReply.requirements(fromAgentSend: sent, defaults: configuration.requirements)
+        } catch {
+            diagnostics.report("refused agent-send: \(error.reason)")
+            HealthCheckCommand.send(Array(AgentReply.line(refusing: error).utf8), to: peer, diagnostics: diagnostics)
+            return 4
+        }
+        let outcome = probe()
+        let isMaintenance = maintenance
+        HealthCheckCommand.send(Array(AgentReply.line(outcome: outcome, maintenance: isMaintenance, requirements: requirements).utf8),
+                                to: peer, diagnostics: diagnostics)
+        return Verdict(for: CheckRequest(endpoint: .role, requirements: requirements), outcome: outcome, maintenance: isMaintenance).exitStatus
+    }
+
+    private func probe() -> Result<NodeState, ProbeFailure> {
+        let outcome = RoleProbe.run(configuration, before: probeDeadline)
+        if case .failure(let failure) = outcome {
+            diagnostics.report("\(failure.reason): \(failure.detail)")
+        }
+        return outcome
+    }
+
+    /// Whether the drain file exists. (C: `access(F_OK)`.)
+    private var maintenance: Bool {
+        access(configuration.maintenanceFile, F_OK) == 0
+    }
+
+    /// HTTP for a check connection; by hand, whichever `--output` asks for.
+    private func render(_ verdict: Verdict, for request: CheckRequest) -> [UInt8] {
+        switch peer.isSocket ? .http : configuration.output {
+        case .http: HTTPResponse.render(verdict, json: request.wantsJSON, omitsBody: request.omitsBody)
+        case .summary: Array((StatusDocument.summary(of: verdict) + "\n").utf8)
+        case .json: Array((StatusDocument.json(of: verdict) + "\n").utf8)
+        }
     }
 }

@@ -110,9 +110,11 @@ public struct PostgresConnection: ~Copyable {
         return row
     }
 
-    /// The server's version as libpq reports it at login, e.g. 150018 (libpq: `PQserverVersion`).
-    public var serverVersion: Int32 {
-        PQserverVersion(connection)
+    /// The server's version as it announced it at login, without the
+    /// packager's suffix: `15.18` (libpq: `PQparameterStatus`).
+    public var serverVersion: String {
+        guard let announced = PQparameterStatus(connection, "server_version") else { return "" }
+        return String(String(cString: announced).prefix { $0 != " " })
     }
 
     private var errorMessage: String {

@@ -1,13 +1,3 @@
-/// What one round trip to PostgreSQL found out about the node.
-public struct NodeState: Equatable, Sendable {
-    /// `pg_is_in_recovery()`: true on a standby, false on a primary.
-    public var inRecovery: Bool
-
-    public init(inRecovery: Bool) {
-        self.inRecovery = inRecovery
-    }
-}
-
 /// Why the node's role could not be verified.
 ///
 /// Each case carries the full libpq message (`detail`) for the diagnostics
@@ -139,25 +129,73 @@ extension StringProtocol {
     }
 }
 
-/// Asks the node for its role in one round trip.
+/// Asks the node for its role and replication state in one round trip.
 public enum RoleProbe {
-    /// Schema-qualified so a hostile `search_path` cannot redefine it.
-    public static let query = "SELECT pg_catalog.pg_is_in_recovery()"
+    /// One statement, so one round trip, whatever the role. Every function is
+    /// schema-qualified so a hostile `search_path` cannot redefine it (GREATEST
+    /// and COALESCE are syntax, not functions); the
+    /// recovery-only functions sit behind `CASE` because they raise errors on
+    /// a primary. The replay delay is zero whenever everything received is
+    /// replayed, so it cannot grow on an idle primary the way
+    /// `now() - pg_last_xact_replay_timestamp()` alone does.
+    public static let query = """
+        SELECT s.in_recovery,
+          CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END,
+          s.received, s.replayed,
+          CASE WHEN NOT s.in_recovery THEN pg_catalog.pg_current_wal_lsn() END,
+          CASE WHEN s.received IS NOT NULL THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END,
+          CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
+               WHEN s.received <= s.replayed THEN 0
+               ELSE (extract(epoch FROM pg_catalog.now() - pg_catalog.pg_last_xact_replay_timestamp()) * 1000)::bigint END,
+          pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'),
+          w.status,
+          (extract(epoch FROM pg_catalog.now() - w.last_msg_receipt_time) * 1000)::bigint,
+          CASE WHEN s.in_recovery THEN COALESCE(w.received_tli, (pg_catalog.pg_control_checkpoint()).timeline_id)
+               ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END
+        FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
+                     pg_catalog.pg_last_wal_receive_lsn() AS received,
+                     pg_catalog.pg_last_wal_replay_lsn() AS replayed) s
+          LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true
+        """
 
     /// Connects with `configuration`, asks ``query`` and closes, all before `deadline`.
     public static func run(_ configuration: Configuration, before deadline: Deadline) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
             let connection = try PostgresConnection.connect(configuration.libpqParameters, before: deadline)
-            return try nodeState(from: connection.firstRow(of: query, before: deadline))
+            let row = try connection.firstRow(of: query, before: deadline)
+            return try nodeState(from: row, serverVersion: connection.serverVersion)
         }
     }
 
-    /// Reads the row ``query`` returns; anything but one `t` or `f` is a failure.
-    public static func nodeState(from row: [String?]) throws(ProbeFailure) -> NodeState {
-        switch row.count == 1 ? row[0] : nil {
-        case "t"?: return NodeState(inRecovery: true)
-        case "f"?: return NodeState(inRecovery: false)
-        default: throw .queryFailed(detail: "unexpected answer to the role query: \(row)")
+    /// Reads the row ``query`` returns. The role column must be `t` or `f`;
+    /// any other column may be NULL (not visible to the role, or not
+    /// applicable), and is then unknown, never assumed healthy.
+    public static func nodeState(from row: [String?], serverVersion: String) throws(ProbeFailure) -> NodeState {
+        guard row.count == 11, let inRecovery = flag(row[0]) else {
+            throw .queryFailed(detail: "unexpected answer to the role query: \(row)")
+        }
+        let receiverVisible = flag(row[7]) ?? false
+        return NodeState(
+            inRecovery: inRecovery,
+            serverVersion: serverVersion,
+            timeline: row[10].flatMap { Int($0) },
+            walPosition: row[4],
+            receivedPosition: row[2],
+            replayedPosition: row[3],
+            lagBytes: row[5].flatMap { Int64($0) },
+            replayDelay: row[6].flatMap { Int($0) }.map(Milliseconds.init),
+            replayPaused: flag(row[1]),
+            receiver: !inRecovery ? .notApplicable
+                : !receiverVisible ? .notVisible
+                : row[8].map { .running(status: $0, silence: row[9].flatMap { Int($0) }.map(Milliseconds.init)) } ?? .stopped
+        )
+    }
+
+    private static func flag(_ text: String?) -> Bool? {
+        switch text {
+        case "t"?: true
+        case "f"?: false
+        default: nil
         }
     }
 }

@@ -1,43 +1,127 @@
-/// The answer to one check: the HTTP status, the body's text and the exit status.
+/// The answer to one check: the HTTP status, the body's text, the exit status,
+/// and what was learned on the way (for JSON and debugging headers).
 ///
-/// This is the only place that maps a node's state to an answer:
+/// This is the only place that maps a node's state to an answer. With `S` a
+/// standby that meets the request's ``StandbyRequirements`` and `s` one that
+/// does not:
 ///
-/// | probe outcome                     | HTTP                        | body            | exit |
-/// |-----------------------------------|-----------------------------|-----------------|------|
-/// | connected, not in recovery        | 200 OK                      | `primary`       | 0    |
-/// | connected, in recovery            | 206 Partial Content         | `standby`       | 1    |
-/// | any ``ProbeFailure``              | 503 Service Unavailable     | its ``ProbeFailure/reason`` | 2 |
+/// | endpoint                  | primary        | standby `S`    | standby `s`  | no answer   |
+/// |---------------------------|----------------|----------------|--------------|-------------|
+/// | `/` (classic)             | 200 `primary`  | 206 `standby`  | 503 why      | 503 why     |
+/// | `/primary` and aliases    | 200            | 503            | 503          | 503         |
+/// | `/replica`, `/standby`    | 503            | 200            | 503 why      | 503         |
+/// | `/read-only`              | 200            | 200            | 503 why      | 503         |
+/// | `/health`                 | 200            | 200            | 200          | 503         |
+/// | `/status` (JSON)          | 200            | 200            | 200          | 503         |
 ///
-/// HAProxy's read-write listener expects 200 and its read-only listener 206, so
-/// a node that cannot prove its role is taken out of both.
+/// The drain file turns every routing answer (the first four rows) into
+/// 404 `maintenance`, which HAProxy's `http-check disable-on-404` treats as
+/// "drain": no new sessions, existing ones untouched.
+///
+/// Exit status: 0 for 200, 1 for 206, 2 for 503, 3 for 404 (maintenance),
+/// 4 for a refused request, 64 for a usage error.
 public struct Verdict: Equatable, Sendable {
     public var status: HTTPStatus
+    /// One line: the role, or why not.
     public var body: String
     public var exitStatus: Int32
+    /// What the probe found, when it connected.
+    public var state: NodeState?
+    /// Whether the drain file was present.
+    public var maintenance: Bool
 
-    public init(status: HTTPStatus, body: String, exitStatus: Int32) {
+    public init(status: HTTPStatus, body: String, exitStatus: Int32, state: NodeState? = nil, maintenance: Bool = false) {
         self.status = status
         self.body = body
         self.exitStatus = exitStatus
+        self.state = state
+        self.maintenance = maintenance
     }
 
     /// Exit status for a bad command line (`EX_USAGE` from sysexits.h), never a health state.
     public static let usageExitStatus: Int32 = 64
 
-    /// The answer for a probe that finished, either way.
-    public init(_ outcome: Result<NodeState, ProbeFailure>) {
+    /// The answer to `request` given what the probe found.
+    public init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, maintenance: Bool) {
+        let state: NodeState
         switch outcome {
-        case .success(let state) where state.inRecovery:
-            self.init(status: .partialContent, body: "standby", exitStatus: 1)
-        case .success:
-            self.init(status: .ok, body: "primary", exitStatus: 0)
         case .failure(let failure):
             self.init(unavailable: failure.reason)
+            self.maintenance = maintenance
+            if maintenance, request.endpoint.honoursMaintenance { self.becomeMaintenance() }
+            return
+        case .success(let found):
+            state = found
         }
+        let unmet = state.inRecovery ? request.requirements.unmet(by: state) : nil
+        switch (request.endpoint, state.inRecovery) {
+        case (.role, false), (.readOnly, false), (.primary, false):
+            self.init(status: .ok, body: "primary", exitStatus: 0)
+        case (.role, true) where unmet == nil:
+            self.init(status: .partialContent, body: "standby", exitStatus: 1)
+        case (.replica, true) where unmet == nil, (.readOnly, true) where unmet == nil:
+            self.init(status: .ok, body: "standby", exitStatus: 0)
+        case (.role, true), (.replica, true), (.readOnly, true):
+            self.init(unavailable: unmet ?? "standby")
+        case (.primary, true):
+            self.init(unavailable: "not the primary: standby")
+        case (.replica, false):
+            self.init(unavailable: "not a standby: primary")
+        case (.health, _), (.status, _):
+            self.init(status: .ok, body: state.role, exitStatus: 0)
+        }
+        self.state = state
+        self.maintenance = maintenance
+        if maintenance, request.endpoint.honoursMaintenance { self.becomeMaintenance() }
     }
 
     /// A 503 with `reason` as its body.
     public init(unavailable reason: String) {
         self.init(status: .serviceUnavailable, body: reason, exitStatus: 2)
+    }
+
+    /// The answer to a request that cannot be served as asked.
+    public init(refusing error: RequestError) {
+        self.init(status: error.status, body: error.reason, exitStatus: 4)
+    }
+
+    private mutating func becomeMaintenance() {
+        status = .notFound
+        body = "maintenance"
+        exitStatus = 3
+    }
+}
+
+extension StandbyRequirements {
+    /// The first requirement `state` fails, as the reason a 503 gives; nil when
+    /// all are met. A signal the role cannot see fails a requirement on it.
+    public func unmet(by state: NodeState) -> String? {
+        if requiresStreaming {
+            switch state.receiver {
+            case .running(status: "streaming", _), .notApplicable:
+                break
+            case .notVisible:
+                return "replication state not visible to the monitoring role (grant pg_monitor)"
+            case .stopped:
+                return "WAL receiver not running"
+            case .running(let status, _):
+                return "WAL receiver \(status), not streaming"
+            }
+        }
+        if let maximum = maximumLagBytes {
+            guard let lag = state.lagBytes else { return "replication lag unknown (no WAL received by streaming)" }
+            if lag > maximum {
+                var (lagText, maximumText) = (ByteCount.describe(lag), ByteCount.describe(maximum))
+                if lagText == maximumText { (lagText, maximumText) = ("\(lag) bytes", "\(maximum) bytes") }
+                return "replication lag \(lagText) exceeds maximum \(maximumText)"
+            }
+        }
+        if let maximum = maximumReplayDelay {
+            guard let delay = state.replayDelay else { return "replay delay unknown (no WAL received by streaming)" }
+            if delay > maximum {
+                return "replay delay \(delay)s exceeds maximum \(maximum)s"
+            }
+        }
+        return nil
     }
 }

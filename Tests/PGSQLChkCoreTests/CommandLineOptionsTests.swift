@@ -73,7 +73,7 @@ struct CommandLineOptionsTests {
         (["-x"], "unknown option -x"),
         (["--hots=db"], "unknown option --hots"),
         (["-h"], "option --host needs a value"),
-        (["--port="], "option --port needs a non-empty value"),
+        (["--port="], "--port needs a non-empty value"),
         (["stray"], "unexpected argument \"stray\""),
         (["-t", "0"], "--timeout must be seconds between 0.001 and 3600, not \"0\""),
         (["-t", "-1"], "--timeout must be seconds between 0.001 and 3600, not \"-1\""),
@@ -92,13 +92,66 @@ struct CommandLineOptionsTests {
         }
     }
 
-    @Test("the help text shows the default deadline and every option")
+    @Test("the help text shows the defaults and every option")
     func helpText() {
         let help = CommandLineOptions.helpText
         #expect(help.contains("(default: 1.5)"))
+        #expect(help.contains("(default: /etc/pgsqlchk/maintenance)"))
         for option in CommandLineOptions.options {
             #expect(help.contains("-\(option.short), --\(option.long)"), "missing \(option.long)")
         }
+    }
+
+    @Test("the endpoint sets the question asked without a request", arguments: [
+        (["-e", "/replica"], Endpoint.replica, false),
+        (["--endpoint=/master"], Endpoint.primary, false),
+        (["-e", "/status"], Endpoint.status, true),
+    ])
+    func endpoint(arguments: [String], endpoint: Endpoint, json: Bool) throws {
+        let request = try check(arguments).request
+        #expect(request.endpoint == endpoint)
+        #expect(request.wantsJSON == json)
+    }
+
+    @Test("standby limits come from flags, else the environment, and the endpoint's own parameters win")
+    func standbyLimits() throws {
+        #expect(try check([]).requirements == StandbyRequirements())
+        #expect(try check(["-l", "16MB", "-r", "30s", "-s"]).requirements
+            == StandbyRequirements(maximumLagBytes: 16 << 20, maximumReplayDelay: Milliseconds(30_000), requiresStreaming: true))
+        let environment = ["PGSQLCHK_MAX_LAG": "1GB", "PGSQLCHK_MAX_REPLAY_DELAY": "500ms", "PGSQLCHK_REQUIRE_STREAMING": "1"]
+        #expect(try check([], environment: environment).requirements
+            == StandbyRequirements(maximumLagBytes: 1 << 30, maximumReplayDelay: Milliseconds(500), requiresStreaming: true))
+        #expect(try check(["--max-lag=1kB"], environment: environment).requirements.maximumLagBytes == 1024)
+        #expect(try check(["-e", "/replica?lag=2MB", "-l", "16MB"]).requirements.maximumLagBytes == 2 << 20)
+        #expect(try check(["-l", "16MB", "-e", "/replica?replication_state=streaming"]).requirements
+            == StandbyRequirements(maximumLagBytes: 16 << 20, requiresStreaming: true))
+    }
+
+    @Test("output, agent mode and the drain file", arguments: [
+        (["-o", "json"], OutputFormat.json, false, "/etc/pgsqlchk/maintenance"),
+        (["--output=summary", "-a"], OutputFormat.summary, true, "/etc/pgsqlchk/maintenance"),
+        (["-m", "/run/drain", "--agent"], OutputFormat.http, true, "/run/drain"),
+    ])
+    func modes(arguments: [String], output: OutputFormat, agent: Bool, maintenanceFile: String) throws {
+        let configuration = try check(arguments)
+        #expect(configuration.output == output)
+        #expect(configuration.agent == agent)
+        #expect(configuration.maintenanceFile == maintenanceFile)
+    }
+
+    @Test("a limit that does not parse is a usage error naming it, never a check switched off", arguments: [
+        (["-l", "garbage"], [:], "--max-lag: invalid lag \"garbage\": expected bytes such as 1048576, 16MB or 1GB"),
+        ([], ["PGSQLCHK_MAX_LAG": "16 MB"], "PGSQLCHK_MAX_LAG: invalid lag \"16 MB\": expected bytes such as 1048576, 16MB or 1GB"),
+        (["-r", "soon"], [:], "--max-replay-delay: invalid replay_delay \"soon\": expected a duration such as 30s, 500ms or 2min"),
+        ([], ["PGSQLCHK_REQUIRE_STREAMING": "yes"], "PGSQLCHK_REQUIRE_STREAMING must be 1 or 0, not \"yes\""),
+        (["-e", "/replica?lag=x"], [:], "--endpoint: invalid lag \"x\": expected bytes such as 1048576, 16MB or 1GB"),
+        (["-e", "/slave"], [:], "--endpoint: unknown endpoint \"/slave\"; try /, /primary, /replica, /read-only, /health or /status"),
+        (["-o", "yaml"], [:], "--output must be http, summary or json, not \"yaml\""),
+        (["--agent=1"], [:], "option --agent takes no value"),
+        (["-m", ""], [:], "--maintenance-file needs a non-empty path"),
+    ] as [([String], [String: String], String)])
+    func badLimits(arguments: [String], environment: [String: String], message: String) {
+        #expect(throws: UsageError(message)) { try parse(arguments, environment: environment) }
     }
 }
 

@@ -15,6 +15,25 @@ struct HTTPResponseTests {
         #expect(HTTPResponse.render(verdict) == Array(expected.utf8))
     }
 
+    @Test("a verdict with a probed state names the role and timeline in headers; HEAD omits only the body")
+    func headersAndHead() {
+        let verdict = Verdict(status: .ok, body: "standby", exitStatus: 0, state: NodeState(inRecovery: true, timeline: 3))
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\n"
+            + "X-PGSQLChk-Role: standby\r\nX-PGSQLChk-Timeline: 3\r\nConnection: close\r\n\r\n"
+        #expect(HTTPResponse.render(verdict) == Array((head + "standby\n").utf8))
+        #expect(HTTPResponse.render(verdict, omitsBody: true) == Array(head.utf8))
+    }
+
+    @Test("JSON answers say so, and 405 lists the allowed methods")
+    func contentTypes() {
+        let json = String(decoding: HTTPResponse.render(Verdict(unavailable: "x"), json: true), as: UTF8.self)
+        #expect(json.contains("Content-Type: application/json\r\n"))
+        #expect(json.hasSuffix("\r\n\r\n" + StatusDocument.json(of: Verdict(unavailable: "x")) + "\n"))
+        let refused = String(decoding: HTTPResponse.render(Verdict(refusing: RequestError(.methodNotAllowed, "no"))), as: UTF8.self)
+        #expect(refused.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"))
+        #expect(refused.contains("Allow: GET, HEAD, OPTIONS\r\n"))
+    }
+
     @Test("Content-Length counts bytes, not characters")
     func multibyteLength() {
         let rendered = String(decoding: HTTPResponse.render(Verdict(unavailable: "réplica")), as: UTF8.self)
@@ -22,8 +41,8 @@ struct HTTPResponseTests {
     }
 }
 
-@Suite("HTTP request head")
-struct HTTPRequestHeadTests {
+@Suite("Request ends")
+struct RequestEndTests {
     @Test("a head is complete once a blank line arrives", arguments: [
         ("OPTIONS / HTTP/1.0\r\n\r\n", true),
         ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", true),
@@ -33,7 +52,12 @@ struct HTTPRequestHeadTests {
         ("", false),
     ])
     func completeness(text: String, complete: Bool) {
-        #expect(HTTPRequestHead.isComplete(Array(text.utf8)) == complete)
+        #expect(RequestEnd.isHTTPHeadComplete(Array(text.utf8)) == complete)
+    }
+
+    @Test("an agent-send line ends at its newline", arguments: [("lag=16MB\n", true), ("lag=16MB", false), ("", false)])
+    func agentLine(text: String, complete: Bool) {
+        #expect(RequestEnd.isLineComplete(Array(text.utf8)) == complete)
     }
 }
 

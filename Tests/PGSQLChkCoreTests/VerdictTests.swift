@@ -3,49 +3,155 @@ import Testing
 
 @Suite("Verdict: node state to answer")
 struct VerdictTests {
-    @Test("each probe outcome maps to one status, body and exit status", arguments: [
-        (.success(NodeState(inRecovery: false)), .ok, "primary", 0),
-        (.success(NodeState(inRecovery: true)), .partialContent, "standby", 1),
-        (.failure(.noResponse(detail: "refused")), .serviceUnavailable, "no response from server", 2),
-        (.failure(.authenticationFailed(detail: "28P01")), .serviceUnavailable, "authentication failed (check pgsqlchk's role and pg_hba.conf)", 2),
-        (.failure(.authorizationFailed(detail: "3D000")), .serviceUnavailable, "not authorized (check the database name and CONNECT privilege)", 2),
-        (.failure(.tooManyConnections(detail: "53300")), .serviceUnavailable, "too many connections", 2),
-        (.failure(.notAcceptingConnections(detail: "57P03")), .serviceUnavailable, "server is not accepting connections (starting up or shutting down)", 2),
-        (.failure(.connectionRejected(sqlstate: "08P01", detail: "x")), .serviceUnavailable, "connection rejected (SQLSTATE 08P01)", 2),
-        (.failure(.misconfigured(detail: "bogus")), .serviceUnavailable, "invalid connection settings", 2),
-        (.failure(.timedOut(phase: "logging in")), .serviceUnavailable, "timeout while logging in", 2),
-        (.failure(.queryFailed(detail: "x")), .serviceUnavailable, "role query failed", 2),
-    ] as [(Result<NodeState, ProbeFailure>, HTTPStatus, String, Int32)])
-    func mapping(outcome: Result<NodeState, ProbeFailure>, status: HTTPStatus, body: String, exitStatus: Int32) {
-        #expect(Verdict(outcome) == Verdict(status: status, body: body, exitStatus: exitStatus))
+    static let primary = NodeState(inRecovery: false, serverVersion: "15.18", timeline: 2)
+    static let standby = NodeState(inRecovery: true, serverVersion: "15.18", timeline: 2, lagBytes: 0, replayDelay: Milliseconds(0),
+                                   receiver: .running(status: "streaming", silence: Milliseconds(120)))
+    static let laggingStandby = NodeState(inRecovery: true, lagBytes: 48 << 20, replayDelay: Milliseconds(4_000), receiver: .notVisible)
+    static let lagLimit = StandbyRequirements(maximumLagBytes: 16 << 20)
+    static let down = ProbeFailure.noResponse(detail: "refused")
+
+    @Test("each endpoint answers each role as its table says", arguments: [
+        (Endpoint.role, primary, StandbyRequirements(), HTTPStatus.ok, "primary", Int32(0)),
+        (.role, standby, StandbyRequirements(), .partialContent, "standby", 1),
+        (.role, laggingStandby, StandbyRequirements(), .partialContent, "standby", 1),
+        (.role, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", 2),
+        (.primary, primary, StandbyRequirements(), .ok, "primary", 0),
+        (.primary, standby, StandbyRequirements(), .serviceUnavailable, "not the primary: standby", 2),
+        (.replica, primary, StandbyRequirements(), .serviceUnavailable, "not a standby: primary", 2),
+        (.replica, standby, lagLimit, .ok, "standby", 0),
+        (.replica, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", 2),
+        (.readOnly, primary, lagLimit, .ok, "primary", 0),
+        (.readOnly, standby, lagLimit, .ok, "standby", 0),
+        (.readOnly, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", 2),
+        (.health, primary, StandbyRequirements(), .ok, "primary", 0),
+        (.health, laggingStandby, lagLimit, .ok, "standby", 0),
+        (.status, laggingStandby, lagLimit, .ok, "standby", 0),
+    ] as [(Endpoint, NodeState, StandbyRequirements, HTTPStatus, String, Int32)])
+    func endpointByRole(endpoint: Endpoint, state: NodeState, requirements: StandbyRequirements,
+                        status: HTTPStatus, body: String, exitStatus: Int32) {
+        let request = CheckRequest(endpoint: endpoint, requirements: requirements)
+        let verdict = Verdict(for: request, outcome: .success(state), maintenance: false)
+        #expect(verdict == Verdict(status: status, body: body, exitStatus: exitStatus, state: state))
+    }
+
+    @Test("a probe failure is a 503 with its reason on every endpoint", arguments: Endpoint.allCases)
+    func failureEverywhere(endpoint: Endpoint) {
+        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .failure(Self.down), maintenance: false)
+        #expect(verdict == Verdict(status: .serviceUnavailable, body: "no response from server", exitStatus: 2))
+    }
+
+    @Test("each failure has a reason a DBA can act on", arguments: [
+        (ProbeFailure.noResponse(detail: "refused"), "no response from server"),
+        (.authenticationFailed(detail: "28P01"), "authentication failed (check pgsqlchk's role and pg_hba.conf)"),
+        (.authorizationFailed(detail: "3D000"), "not authorized (check the database name and CONNECT privilege)"),
+        (.tooManyConnections(detail: "53300"), "too many connections"),
+        (.notAcceptingConnections(detail: "57P03"), "server is not accepting connections (starting up or shutting down)"),
+        (.connectionRejected(sqlstate: "08P01", detail: "x"), "connection rejected (SQLSTATE 08P01)"),
+        (.misconfigured(detail: "bogus"), "invalid connection settings"),
+        (.timedOut(phase: "logging in"), "timeout while logging in"),
+        (.queryFailed(detail: "x"), "role query failed"),
+    ])
+    func failureReasons(failure: ProbeFailure, reason: String) {
+        #expect(failure.reason == reason)
+    }
+
+    @Test("the drain file turns routing answers into 404 maintenance, whatever the node's state", arguments: [
+        (Endpoint.role, Result<NodeState, ProbeFailure>.success(primary)),
+        (.role, .success(standby)),
+        (.primary, .success(primary)),
+        (.replica, .success(standby)),
+        (.readOnly, .failure(down)),
+    ])
+    func maintenanceDrains(endpoint: Endpoint, outcome: Result<NodeState, ProbeFailure>) {
+        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: outcome, maintenance: true)
+        #expect(verdict.status == .notFound)
+        #expect(verdict.body == "maintenance")
+        #expect(verdict.exitStatus == 3)
+        #expect(verdict.maintenance)
+    }
+
+    @Test("health and status report through maintenance instead of draining", arguments: [Endpoint.health, .status])
+    func maintenanceReported(endpoint: Endpoint) {
+        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .success(Self.primary), maintenance: true)
+        #expect(verdict.status == .ok)
+        #expect(verdict.maintenance)
     }
 
     @Test("no failure detail ever reaches the body")
     func detailStaysOut() {
         let secret = "FATAL:  28P01: password authentication failed for user \"monitor\""
-        let verdict = Verdict(.failure(.authenticationFailed(detail: secret)))
+        let verdict = Verdict(for: CheckRequest(), outcome: .failure(.authenticationFailed(detail: secret)), maintenance: false)
         #expect(!verdict.body.contains("monitor"))
         #expect(!verdict.body.contains("28P01"))
     }
 
-    @Test("the usage exit status is EX_USAGE, apart from every health state")
-    func usageExitStatus() {
-        #expect(Verdict.usageExitStatus == 64)
+    @Test("a refused request keeps its 4xx status and reason, exit status 4")
+    func refusal() {
+        #expect(Verdict(refusing: RequestError(.methodNotAllowed, "no")) == Verdict(status: .methodNotAllowed, body: "no", exitStatus: 4))
+    }
+}
+
+@Suite("Standby requirements")
+struct StandbyRequirementsTests {
+    static let streaming = WALReceiver.running(status: "streaming", silence: nil)
+
+    @Test("the first unmet requirement is the reason; unknown signals never pass", arguments: [
+        (StandbyRequirements(), NodeState(inRecovery: true, receiver: .stopped), nil),
+        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: streaming), nil),
+        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: .stopped), "WAL receiver not running"),
+        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: .running(status: "waiting", silence: nil)),
+         "WAL receiver waiting, not streaming"),
+        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: .notVisible),
+         "replication state not visible to the monitoring role (grant pg_monitor)"),
+        (StandbyRequirements(maximumLagBytes: 1024), NodeState(inRecovery: true, lagBytes: 1024), nil),
+        (StandbyRequirements(maximumLagBytes: 1024), NodeState(inRecovery: true, lagBytes: 1025), "replication lag 1025 bytes exceeds maximum 1024 bytes"),
+        (StandbyRequirements(maximumLagBytes: 1024), NodeState(inRecovery: true), "replication lag unknown (no WAL received by streaming)"),
+        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true, replayDelay: Milliseconds(0)), nil),
+        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true, replayDelay: Milliseconds(42_500)),
+         "replay delay 42.5s exceeds maximum 30s"),
+        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true),
+         "replay delay unknown (no WAL received by streaming)"),
+    ] as [(StandbyRequirements, NodeState, String?)])
+    func unmet(requirements: StandbyRequirements, state: NodeState, reason: String?) {
+        #expect(requirements.unmet(by: state) == reason)
     }
 }
 
 @Suite("Role probe answer")
 struct RoleProbeTests {
-    @Test("pg_is_in_recovery() reads as the node state", arguments: [
-        (["t"], true),
-        (["f"], false),
-    ] as [([String?], Bool)])
-    func knownAnswers(row: [String?], inRecovery: Bool) throws {
-        #expect(try RoleProbe.nodeState(from: row) == NodeState(inRecovery: inRecovery))
+    static let standbyRow: [String?] = ["t", "f", "0/3000148", "0/3000060", nil, "232", "1500", "t", "streaming", "250", "3"]
+    static let primaryRow: [String?] = ["f", nil, nil, nil, "0/5000000", nil, nil, "f", nil, nil, "2"]
+
+    @Test("a standby's row reads into every signal")
+    func standby() throws {
+        let state = try RoleProbe.nodeState(from: Self.standbyRow, serverVersion: "15.18")
+        #expect(state == NodeState(inRecovery: true, serverVersion: "15.18", timeline: 3, receivedPosition: "0/3000148",
+                                   replayedPosition: "0/3000060", lagBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: false,
+                                   receiver: .running(status: "streaming", silence: Milliseconds(250))))
     }
 
-    @Test("anything else is a query failure, never a role", arguments: [[], [nil], ["true"], ["t", "f"], [""]] as [[String?]])
+    @Test("a primary's row has no standby signals")
+    func primary() throws {
+        let state = try RoleProbe.nodeState(from: Self.primaryRow, serverVersion: "16.4")
+        #expect(state == NodeState(inRecovery: false, serverVersion: "16.4", timeline: 2, walPosition: "0/5000000"))
+    }
+
+    @Test("the receiver is unknown without pg_read_all_stats, stopped when no row says otherwise", arguments: [
+        ("f", Optional<String>.none, WALReceiver.notVisible),
+        ("t", nil, .stopped),
+        ("t", "waiting", .running(status: "waiting", silence: Milliseconds(250))),
+    ])
+    func receiver(visible: String, status: String?, receiver: WALReceiver) throws {
+        var row = Self.standbyRow
+        row[7] = visible
+        row[8] = status
+        #expect(try RoleProbe.nodeState(from: row, serverVersion: "").receiver == receiver)
+    }
+
+    @Test("anything but t or f in the role column is a query failure, never a role", arguments: [
+        [], [nil], ["true"], Array(repeating: nil, count: 11), ["x"] + Array(repeating: nil, count: 10),
+    ] as [[String?]])
     func unexpectedAnswers(row: [String?]) {
-        #expect(throws: ProbeFailure.self) { try RoleProbe.nodeState(from: row) }
+        #expect(throws: ProbeFailure.self) { try RoleProbe.nodeState(from: row, serverVersion: "") }
     }
 }
