@@ -19,6 +19,10 @@ readonly SETUP_LOG=$RUN/setup.log
 readonly PRIMARY_PORT=${PGSQLCHK_PRIMARY_PORT:-55432}
 readonly STANDBY_PORT=${PGSQLCHK_STANDBY_PORT:-55433}
 readonly STREAM_WAIT_SECONDS=30
+readonly REPOSITORY=${SCRIPT_DIR%/scripts}
+# Of the 17 slots not reserved for superusers (max_connections 20, 3
+# reserved): 12 for app leaves 5 for the checks (role pgsqlchk).
+readonly APP_CONNECTION_LIMIT=12
 
 die() {
   echo "cluster.sh: $1" >&2
@@ -62,6 +66,13 @@ query() {
     -U postgres -d postgres -c "$2"
 }
 
+psql_file() {
+  local node=$1 file=$2
+  shift 2
+  PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$(node_port "$node")" \
+    -U postgres -d postgres -f "$file" "$@" >>"$SETUP_LOG" 2>&1
+}
+
 postmaster_pid() {
   [[ -f $RUN/$1/postmaster.pid ]] && head -n 1 "$RUN/$1/postmaster.pid"
 }
@@ -103,8 +114,13 @@ logging_collector = off
 log_connections = off
 lc_messages = 'C'
 EOF
-  # First match wins: the dedicated roles must come before the catch-all trust.
-  cat >"$RUN/primary/pg_hba.conf" <<'EOF'
+  # First match wins: the dedicated roles must come before the catch-all
+  # trust. pgsqlchk logs in as the shipped sample says (sql/pg_hba.conf: peer
+  # over the socket, mapped by sql/pg_ident.conf), with the test runner's own
+  # OS user mapped as well, so the tests can run the check by hand.
+  {
+    grep -v '^#' "$REPOSITORY/sql/pg_hba.conf"
+    cat <<'EOF'
 local all         pgsqlchk_pw                  scram-sha-256
 host  all         pgsqlchk_pw     127.0.0.1/32 scram-sha-256
 local all         pgsqlchk_denied              reject
@@ -114,6 +130,13 @@ host  all         all             127.0.0.1/32 trust
 local replication all                          trust
 host  replication all             127.0.0.1/32 trust
 EOF
+  } >"$RUN/primary/pg_hba.conf"
+  {
+    grep -v '^#' "$REPOSITORY/sql/pg_ident.conf"
+    printf 'pgsqlchk    %s  pgsqlchk\n' "$(id -un)"
+    # scripts/package-test.sh runs the installed binary as nobody.
+    printf 'pgsqlchk    nobody  pgsqlchk\n'
+  } >"$RUN/primary/pg_ident.conf"
 }
 
 # Per-node settings go in postgresql.auto.conf, which is read last, so they
@@ -129,15 +152,22 @@ start_node() {
     >>"$SETUP_LOG" 2>&1 || die "$1 did not start" "$RUN/$1.log"
 }
 
+# pgsqlchk and app's connection limit come from the shipped SQL (sql/): app,
+# the clients of the end-to-end tests, may take APP_CONNECTION_LIMIT slots;
+# filler has no limit, for the test that wants every slot taken.
 create_roles() {
+  psql_file primary "$REPOSITORY/sql/pgsqlchk-role.sql" ||
+    die "creating the pgsqlchk role failed" "$SETUP_LOG"
   query primary "
-    CREATE ROLE pgsqlchk LOGIN;
     CREATE ROLE pgsqlchk_denied LOGIN;
     CREATE ROLE app LOGIN;
+    CREATE ROLE filler LOGIN;
     DO \$\$ BEGIN
       EXECUTE format('CREATE ROLE pgsqlchk_pw LOGIN PASSWORD %L',
                      'not-used-by-tests-' || md5(random()::text));
     END \$\$;" >>"$SETUP_LOG" 2>&1 || die "creating roles failed" "$SETUP_LOG"
+  psql_file primary "$REPOSITORY/sql/app-connection-limit.sql" -v role=app -v limit="$APP_CONNECTION_LIMIT" ||
+    die "limiting app's connections failed" "$SETUP_LOG"
 }
 
 wait_for_streaming() {

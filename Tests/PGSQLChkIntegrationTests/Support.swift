@@ -41,7 +41,9 @@ struct TestCluster {
     /// Runs `scripts/cluster.sh` with `arguments`; true when it succeeded.
     @discardableResult
     func script(_ arguments: String...) -> Bool {
-        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh"] + arguments, input: .null)
+        // cluster.sh must see the run directory and ports this cluster uses.
+        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh"] + arguments, input: .null,
+                               environment: Child.projectEnvironment())
         return result.status == 0
     }
 
@@ -155,6 +157,20 @@ enum Child {
         waitpid(pid, &status, 0)
         let exited = status & 0x7f == 0
         return ChildResult(status: exited ? (status >> 8) & 0xff : nil, output: output, seconds: monotonicSeconds() - start)
+    }
+
+    /// The project's own settings (`PGSQLCHK_*`: run directory, ports) from
+    /// the test process's environment, which `inheritedEnvironment` leaves out
+    /// with libpq's variables; for children that run the project's scripts.
+    static func projectEnvironment() -> [String] {
+        var entries: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(cString: entry)
+            if text.hasPrefix("PGSQLCHK_") { entries.append(text) }
+            cursor += 1
+        }
+        return entries
     }
 
     /// The test process's environment without libpq's variables, so a

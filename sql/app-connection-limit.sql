@@ -1,0 +1,21 @@
+-- Keeps clients from taking the connection slots that pgsqlchk needs.
+--   psql -d postgres -v role=app -v limit=80 -f sql/app-connection-limit.sql
+--
+-- When clients hold every slot, the check itself fails with SQLSTATE 53300
+-- "too many connections", HAProxy marks the healthy primary DOWN and, with
+-- `on-marked-down shutdown-sessions`, cuts every client session: an outage
+-- the clients caused themselves. PostgreSQL 15 has no slots reserved for a
+-- monitoring role (16 adds `reserved_connections` and the role
+-- pg_use_reserved_connections: GRANT it to pgsqlchk there), so size:
+--
+--   sum of client roles' CONNECTION LIMIT
+--     <= max_connections - superuser_reserved_connections
+--        - pgsqlchk's CONNECTION LIMIT - other non-superuser needs
+--
+-- e.g. max_connections 100, superuser_reserved_connections 3, pgsqlchk 10:
+-- app 80 leaves 7 for maintenance roles. Then set HAProxy's per-server
+-- `maxconn` (haproxy/haproxy.cfg) so that maxconn x number of HAProxies
+-- <= this limit: clients beyond it wait in HAProxy's queue instead of
+-- being refused by PostgreSQL. Streaming replication's walsenders do not
+-- count against max_connections (they use max_wal_senders).
+ALTER ROLE :"role" CONNECTION LIMIT :limit;

@@ -1,0 +1,20 @@
+-- The role pgsqlchk logs in as: it may connect and nothing else.
+-- Run once on the primary as a superuser (roles replicate to the standbys):
+--   psql -d postgres -f sql/pgsqlchk-role.sql
+--
+-- The check only calls pg_is_in_recovery(), which PUBLIC may execute, in the
+-- database `postgres`, which PUBLIC may connect to: no GRANT is needed.
+-- No password either: pg_hba.conf lets it in by peer authentication over the
+-- unix socket, and only from the OS user that pg_ident.conf maps to it.
+--
+-- CONNECTION LIMIT caps the slots the checks take; xinetd's `instances`
+-- (xinetd/pgsqlchk) stays at or below it, so a check storm can never take
+-- the slots that clients were promised (sql/app-connection-limit.sql).
+CREATE ROLE pgsqlchk
+    LOGIN
+    NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
+    CONNECTION LIMIT 10;
+
+-- Even a mistaken grant later cannot make this role write or wait long.
+ALTER ROLE pgsqlchk SET default_transaction_read_only = on;
+ALTER ROLE pgsqlchk SET statement_timeout = '2s';
