@@ -44,3 +44,5 @@ version:
 clean:
 	bash scripts/cluster.sh stop
 	rm -rf .build .build-*
+
+include mk/install.mk

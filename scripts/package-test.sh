@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Tests the Debian package and `make install`, as root on a scratch machine:
+# - `make install DESTDIR=...` then `make uninstall` leave no file behind;
+# - `make deb`, lintian (overrides in debian/lintian-overrides);
+# - `dpkg -i`, then the installed binary with the Swift toolchain out of reach
+#   against the test cluster (primary 200, standby 206, nothing there 503),
+#   its --version against the package's Version, ldd, man page, units;
+# - `dpkg -r` keeps the conffile, `dpkg -P` leaves the file system as it was.
+#
+# Needs the test cluster running and its env sourced (scripts/cluster.sh
+# start; . $PGSQLCHK_RUN_DIR/env): PGSQLCHK_SOCKET_DIR, PGSQLCHK_*_PORT.
+# Refuses to run when a pgsqlchk package is already installed: it would be
+# purged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly PACKAGE=pgsqlchk
+readonly INSTALLED=/usr/bin/pgsqlchk
+readonly CONFFILE=/etc/default/pgsqlchk
+# Where a package can leave files; file_list skips /var/lib/dpkg and
+# /var/lib/apt, the package managers' own records.
+readonly WATCHED_DIRS=(/etc /usr /lib /var/lib)
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+expect() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# Runs a command, showing its output only when it fails.
+quietly() {
+  "$@" >"$WORK/command.log" 2>&1 || { sed 's/^/     /' "$WORK/command.log"; return 1; }
+}
+
+# True when TEXT has no line matching the extended regexp.
+lacks() { ! grep -Eq -- "$1" <<<"$2"; }
+
+# True when the command succeeds and prints nothing, not even a warning.
+silent() {
+  local output
+  output=$("$@" 2>&1) && [[ -z $output ]]
+}
+
+# What man says, the page itself aside: nothing, or groff's warnings.
+man_warnings() { { LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings pgsqlchk >/dev/null; } 2>&1; }
+
+is_stripped() { lacks '[.]symtab' "$(readelf -S "$1")"; }
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+package_state() {
+  dpkg-query -W -f='${db:Status-Abbrev}' "$PACKAGE" 2>/dev/null | tr -d ' ' || true
+}
+
+require_tools() {
+  local pkg missing=()
+  ((EUID == 0)) || { echo "package-test.sh: run as root (dpkg -i)" >&2; exit 2; }
+  bash scripts/deps.sh build
+  # dpkg-dev: dpkg-shlibdeps for make deb; binutils: strip; man-db: man.
+  for pkg in dpkg-dev binutils man-db lintian; do
+    is_installed "$pkg" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "package-test.sh: installing ${missing[*]}" >&2
+    apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+  fi
+  : "${PGSQLCHK_SOCKET_DIR:?source the cluster env first (scripts/cluster.sh start)}"
+  : "${PGSQLCHK_PRIMARY_PORT:?}" "${PGSQLCHK_STANDBY_PORT:?}"
+  case "$(package_state)" in
+    "" | un | pn) ;;
+    *) echo "package-test.sh: package $PACKAGE is installed ($(package_state)); purge it first" >&2; exit 2 ;;
+  esac
+}
+
+WORK=$(mktemp -d /tmp/pgsqlchk-package.XXXXXX)
+readonly WORK
+cleanup() {
+  case "$(package_state)" in
+    "" | un | pn) ;;
+    *) dpkg --purge "$PACKAGE" >/dev/null 2>&1 || true ;;
+  esac
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+file_list() {
+  find "${WATCHED_DIRS[@]}" -xdev \( -path /var/lib/dpkg -o -path /var/lib/apt \) -prune -o -print 2>/dev/null |
+    LC_ALL=C sort
+}
+
+test_make_install() {
+  local root=$WORK/destdir left
+  make --no-print-directory install DESTDIR="$root" >"$WORK/install.log" 2>&1 ||
+    { fail "make install DESTDIR=..."; tail -n 20 "$WORK/install.log"; return; }
+  expect "make install: binary, man page, units, sample in /etc" test -x "$root/usr/local/bin/pgsqlchk" \
+    -a -f "$root/usr/local/share/man/man1/pgsqlchk.1.gz" -a -f "$root/usr/local/lib/systemd/system/pgsqlchk.socket" \
+    -a -f "$root/etc/default/pgsqlchk"
+  expect "make install: the service runs the installed binary" \
+    grep -qx "ExecStart=-/usr/local/bin/pgsqlchk" "$root/usr/local/lib/systemd/system/pgsqlchk@.service"
+  expect "make install: the binary is stripped" is_stripped "$root/usr/local/bin/pgsqlchk"
+  make --no-print-directory uninstall DESTDIR="$root" >>"$WORK/install.log" 2>&1 || fail "make uninstall"
+  left=$(find "$root" -not -type d)
+  if [[ -z $left ]]; then pass "make uninstall: no file left"; else fail "make uninstall left: $left"; fi
+}
+
+build_deb() {
+  make --no-print-directory deb >"$WORK/deb.log" 2>&1 || { tail -n 30 "$WORK/deb.log"; return 1; }
+  DEB=$(sed -n 's/^built \(.*\.deb\)$/\1/p' "$WORK/deb.log")
+  [[ -f $DEB ]]
+}
+
+test_lintian() {
+  local output
+  # --fail-on none: the tags are the verdict; lintian warns about root itself.
+  output=$(lintian --fail-on none "$DEB" 2>&1 | grep -v 'running with root privileges' || true)
+  if [[ -z $output ]]; then pass "lintian: no errors or warnings"; else fail "lintian:"; printf '     %s\n' "$output"; fi
+}
+
+# The Swift toolchain, which the installed binary must not need.
+find_toolchain() {
+  TOOLCHAIN=/opt/swift
+  if command -v swift >/dev/null; then
+    TOOLCHAIN=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
+  fi
+  # Where the kernel allows it, runs see an empty directory there (a private
+  # mount namespace with a tmpfs over it), not just a clean environment.
+  # shellcheck disable=SC2016 # expanded by that sh
+  HIDE_TOOLCHAIN=(unshare --mount --propagation private -- sh -c 'mount -t tmpfs none "$0" && exec "$@"' "$TOOLCHAIN")
+  if [[ ! -d $TOOLCHAIN ]] || ! "${HIDE_TOOLCHAIN[@]}" true 2>/dev/null; then
+    HIDE_TOOLCHAIN=()
+  fi
+}
+
+# Runs the installed binary as the super-server would, with nothing of the
+# toolchain around: a clean environment, an unprivileged user, the toolchain
+# hidden.
+run_installed() {
+  "${HIDE_TOOLCHAIN[@]}" runuser -u nobody -- env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH= \
+    "$INSTALLED" -h "$PGSQLCHK_SOCKET_DIR" -U pgsqlchk -d postgres -t 2 "$@" </dev/null
+}
+
+expect_check() {
+  local name=$1 status=$2 line=$3 port=$4 output code=0
+  output=$(run_installed -p "$port") || code=$?
+  if [[ $code == "$status" && $(head -n 1 <<<"$output") == "$line"$'\r' ]]; then
+    pass "$name"
+  else
+    fail "$name: exit $code, $(head -n 1 <<<"$output")"
+  fi
+}
+
+test_installed() {
+  local version ldd_output
+  expect "dpkg -i" quietly dpkg -i "$DEB"
+  expect "package installed" is_installed "$PACKAGE"
+  if ((${#HIDE_TOOLCHAIN[@]})); then
+    pass "the installed binary runs below with $TOOLCHAIN hidden (empty tmpfs)"
+  else
+    echo "note: cannot hide $TOOLCHAIN here (no mount namespace); runs use env -i only"
+  fi
+
+  version=$(dpkg-query -W -f='${Version}' "$PACKAGE")
+  expect "package Version $version is make version ($(make --no-print-directory version))" \
+    test "$version" = "$(make --no-print-directory version)"
+  expect "pgsqlchk --version reports $version" \
+    test "$("${HIDE_TOOLCHAIN[@]}" env -i PATH=/usr/bin:/bin "$INSTALLED" --version)" = "pgsqlchk $version"
+
+  ldd_output=$(ldd "$INSTALLED")
+  expect "ldd: every library found" lacks "not found" "$ldd_output"
+  expect "ldd: no libswift, nothing from the toolchain ($TOOLCHAIN)" \
+    lacks "libswift|libFoundation|/opt/swift|${TOOLCHAIN//./[.]}" "$ldd_output"
+  expect "ldd: no libstdc++ (Depends has no C++ runtime)" lacks "libstdc[+][+]" "$ldd_output"
+
+  expect_check "installed binary, primary: exit 0, 200" 0 "HTTP/1.1 200 OK" "$PGSQLCHK_PRIMARY_PORT"
+  expect_check "installed binary, standby: exit 1, 206" 1 "HTTP/1.1 206 Partial Content" "$PGSQLCHK_STANDBY_PORT"
+  expect_check "installed binary, no server: exit 2, 503" 2 "HTTP/1.1 503 Service Unavailable" 1
+
+  expect "man page installed and found by man" test "$(man -w pgsqlchk)" = /usr/share/man/man1/pgsqlchk.1.gz
+  expect "man page renders without warnings" silent man_warnings
+  expect "installed units verify (binary and man page in place)" \
+    silent systemd-analyze verify /lib/systemd/system/pgsqlchk.socket /lib/systemd/system/pgsqlchk@.service
+  expect "$CONFFILE is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' $PACKAGE | grep -q ' $CONFFILE '"
+}
+
+test_remove_purge() {
+  expect "dpkg -r" quietly dpkg -r "$PACKAGE"
+  expect "after dpkg -r: binary gone, conffile kept" test ! -e "$INSTALLED" -a -f "$CONFFILE"
+  expect "dpkg -P" quietly dpkg -P "$PACKAGE"
+  expect "after dpkg -P: dpkg knows no $PACKAGE" test -z "$(package_state)"
+  file_list >"$WORK/after"
+  if diff "$WORK/before" "$WORK/after" >"$WORK/diff"; then
+    pass "after dpkg -P: file system as before dpkg -i"
+  else
+    fail "after dpkg -P, files differ (< before, > after):"
+    sed 's/^/     /' "$WORK/diff" | head -n 20
+  fi
+}
+
+main() {
+  require_tools
+  find_toolchain
+  test_make_install
+  if build_deb; then
+    pass "make deb: $DEB"
+    test_lintian
+    file_list >"$WORK/before"
+    test_installed
+    test_remove_purge
+  else
+    fail "make deb"
+  fi
+  echo "package-test.sh: $passed passed, $failed failed"
+  ((failed == 0))
+}
+
+main "$@"
