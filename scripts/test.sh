@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, then the built binary against a real
-# primary and streaming standby that this script starts and always stops.
+# The whole test suite, against real servers that this script starts and
+# always stops: unit tests; the release binary against a primary and a
+# streaming standby; the systemd units and the Debian package; then xinetd and
+# HAProxy in front of both nodes, failover last since it changes the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh build cluster
+run_dir=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
+
+bash scripts/deps.sh build cluster e2e
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
 make --no-print-directory build
 export PGSQLCHK_BINARY="$PWD/.build/release/pgsqlchk"
 
 bash scripts/cluster.sh start
-trap 'bash scripts/cluster.sh stop' EXIT
+trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 # shellcheck disable=SC1091 # written by cluster.sh start
-. "${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}/env"
+. "$run_dir/env"
 
 swift test --skip-build
+bash scripts/units-test.sh
+bash scripts/package-test.sh
+
+bash scripts/stack.sh start
+# shellcheck disable=SC1091 # written by stack.sh start
+. "$run_dir/stack.env"
+swift test --skip-build --filter EndToEndTests
