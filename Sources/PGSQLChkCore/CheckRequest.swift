@@ -15,6 +15,14 @@ public struct CheckRequest: Equatable, Sendable {
     }
 }
 
+extension CheckRequest {
+    /// Whether answering needs more than the role: a JSON document, or a
+    /// standby limit to check.
+    public var depth: ProbeDepth {
+        wantsJSON || endpoint == .status || requirements != StandbyRequirements() ? .replication : .role
+    }
+}
+
 /// The questions pgsqlchk answers, named as Patroni's REST API names them so
 /// that HAProxy configurations written for Patroni carry over.
 public enum Endpoint: String, CaseIterable, Sendable {

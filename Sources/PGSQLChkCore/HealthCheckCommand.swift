@@ -93,7 +93,8 @@ struct Check {
             HealthCheckCommand.send(HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
             return verdict.exitStatus
         }
-        let verdict = Verdict(for: request, outcome: probe(), maintenance: maintenance)
+        let depth = !peer.isSocket && configuration.output != .http ? .replication : request.depth
+        let verdict = Verdict(for: request, outcome: probe(depth), maintenance: maintenance)
         if verdict.status == .serviceUnavailable, verdict.state != nil {
             diagnostics.report("\(request.endpoint.rawValue): \(verdict.body)")
         }
@@ -113,15 +114,15 @@ struct Check {
             HealthCheckCommand.send(Array(AgentReply.line(refusing: error).utf8), to: peer, diagnostics: diagnostics)
             return 4
         }
-        let outcome = probe()
+        let outcome = probe(CheckRequest(requirements: requirements).depth)
         let isMaintenance = maintenance
         HealthCheckCommand.send(Array(AgentReply.line(outcome: outcome, maintenance: isMaintenance, requirements: requirements).utf8),
                                 to: peer, diagnostics: diagnostics)
         return Verdict(for: CheckRequest(endpoint: .role, requirements: requirements), outcome: outcome, maintenance: isMaintenance).exitStatus
     }
 
-    private func probe() -> Result<NodeState, ProbeFailure> {
-        let outcome = RoleProbe.run(configuration, before: probeDeadline)
+    private func probe(_ depth: ProbeDepth) -> Result<NodeState, ProbeFailure> {
+        let outcome = RoleProbe.run(configuration, depth: depth, before: probeDeadline)
         if case .failure(let failure) = outcome {
             diagnostics.report("\(failure.reason): \(failure.detail)")
         }

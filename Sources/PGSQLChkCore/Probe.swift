@@ -129,8 +129,21 @@ extension StringProtocol {
     }
 }
 
-/// Asks the node for its role and replication state in one round trip.
+/// How much a check needs to know.
+public enum ProbeDepth: Sendable {
+    /// `pg_is_in_recovery()` alone: the classic check, the cheapest statement.
+    case role
+    /// The role and every replication signal (``RoleProbe/replicationQuery``).
+    case replication
+}
+
+/// Asks the node for its role, and its replication state when needed, in one round trip.
 public enum RoleProbe {
+    /// The classic check's statement. Planning the replication statement costs
+    /// the server about a millisecond more per check (measured against a
+    /// local primary), so checks that need no replication signal skip it.
+    public static let roleQuery = "SELECT pg_catalog.pg_is_in_recovery()"
+
     /// One statement, so one round trip, whatever the role. Every function is
     /// schema-qualified so a hostile `search_path` cannot redefine it (GREATEST
     /// and COALESCE are syntax, not functions); the
@@ -138,7 +151,7 @@ public enum RoleProbe {
     /// a primary. The replay delay is zero whenever everything received is
     /// replayed, so it cannot grow on an idle primary the way
     /// `now() - pg_last_xact_replay_timestamp()` alone does.
-    public static let query = """
+    public static let replicationQuery = """
         SELECT s.in_recovery,
           CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END,
           s.received, s.replayed,
@@ -158,16 +171,26 @@ public enum RoleProbe {
           LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true
         """
 
-    /// Connects with `configuration`, asks ``query`` and closes, all before `deadline`.
-    public static func run(_ configuration: Configuration, before deadline: Deadline) -> Result<NodeState, ProbeFailure> {
+    /// Connects with `configuration`, asks what `depth` needs and closes, all before `deadline`.
+    public static func run(_ configuration: Configuration, depth: ProbeDepth, before deadline: Deadline) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
             let connection = try PostgresConnection.connect(configuration.libpqParameters, before: deadline)
-            let row = try connection.firstRow(of: query, before: deadline)
-            return try nodeState(from: row, serverVersion: connection.serverVersion)
+            switch depth {
+            case .role:
+                let row = try connection.firstRow(of: roleQuery, before: deadline)
+                guard row.count == 1, let inRecovery = flag(row[0]) else {
+                    throw .queryFailed(detail: "unexpected answer to the role query: \(row)")
+                }
+                return NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
+                                 receiver: inRecovery ? .notVisible : .notApplicable)
+            case .replication:
+                let row = try connection.firstRow(of: replicationQuery, before: deadline)
+                return try nodeState(from: row, serverVersion: connection.serverVersion)
+            }
         }
     }
 
-    /// Reads the row ``query`` returns. The role column must be `t` or `f`;
+    /// Reads the row ``replicationQuery`` returns. The role column must be `t` or `f`;
     /// any other column may be NULL (not visible to the role, or not
     /// applicable), and is then unknown, never assumed healthy.
     public static func nodeState(from row: [String?], serverVersion: String) throws(ProbeFailure) -> NodeState {
