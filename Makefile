@@ -17,7 +17,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib \
 	-Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
 	-Xswiftc -Xclang-linker -Xswiftc -no-pie
 
-.PHONY: build test unit-test bench clean version
+.PHONY: build test unit-test bench demo clean version
 
 build: $(LINK_DIR)/libstdc++.a
 	$(SWIFT) build $(RELEASE_FLAGS)
@@ -34,6 +34,9 @@ $(LINK_DIR)/libstdc++.a:
 	bash scripts/deps.sh build
 	mkdir -p $(LINK_DIR)
 	ln -sf "$$(gcc -print-file-name=libstdc++.a)" $@
+
+demo:
+	bash scripts/demo.sh
 
 bench: build
 	bash scripts/bench.sh $(BINARY)

@@ -12,10 +12,12 @@ readonly ALL_GROUPS=(build cluster e2e bench tools)
 
 packages_for_group() {
   case "$1" in
-    build) echo pkg-config libpq-dev ;;
+    # gcc: the release link finds its static libstdc++.a (Makefile).
+    build) echo pkg-config libpq-dev gcc ;;
     # procps: pgrep/pkill for tests; python3: runs scripts/stall-proxy.py.
     cluster) echo postgresql procps python3 ;;
-    e2e) echo xinetd haproxy ;;
+    # curl: make demo shows each node's raw check answer.
+    e2e) echo xinetd haproxy curl ;;
     bench) echo hyperfine gcc ;;
     tools) echo strace tcpdump ;;
     *)
