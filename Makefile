@@ -7,19 +7,25 @@ BINARY       := $(RELEASE_DIR)/pgsqlchk
 VERSION      := $(shell sed -n 's/^public let pgsqlchkVersion = "\(.*\)"/\1/p' Sources/PGSQLChkCore/Version.swift)
 
 # Start-up is on the hot path (one process per check), so the release binary
-# carries the Swift runtime, libstdc++ and libgcc statically and is not PIE:
-# loading libstdc++.so cost ~0.55 ms a check, libgcc_s ~0.15 ms, PIE's
-# copy-on-write relocations ~0.2 ms (README, "Start-up cost"). The link
-# directory holds only libstdc++.a, so -lstdc++ resolves to the archive.
+# carries the Swift runtime, libstdc++ and libgcc statically, is not PIE, and
+# does not load libm (README, "Start-up cost", has the measurements):
+# - LINK_DIR/libstdc++.a: -lstdc++ resolves to the archive (libstdc++.so cost
+#   ~0.55 ms a check; libgcc_s ~0.15 ms; PIE's relocations ~0.2 ms);
+# - LINK_DIR/libm.so: a linker script that links libm only AS_NEEDED, and the
+#   LazyLibm target defines every libm function the runtime references, so
+#   libm.so.6 is dropped (it cost 600,000 instructions of symbol lookups);
+# - LINK_DIR/pkgconfig/libpq.pc: libpq's flags without the system -L that
+#   SwiftPM would otherwise put ahead of LINK_DIR.
 LINK_DIR      := $(CURDIR)/.build-link
-RELEASE_FLAGS := -c release --static-swift-stdlib \
+LINK_FILES    := $(LINK_DIR)/libstdc++.a $(LINK_DIR)/libm.so $(LINK_DIR)/pkgconfig/libpq.pc
+RELEASE_FLAGS := -c release --static-swift-stdlib --pkg-config-path $(LINK_DIR)/pkgconfig \
 	-Xswiftc -L$(LINK_DIR) \
 	-Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
 	-Xswiftc -Xclang-linker -Xswiftc -no-pie
 
 .PHONY: build test unit-test bench demo clean version
 
-build: $(LINK_DIR)/libstdc++.a
+build: $(LINK_FILES)
 	$(SWIFT) build $(RELEASE_FLAGS)
 	@echo "built $(BINARY) ($(VERSION))"
 
@@ -34,6 +40,16 @@ $(LINK_DIR)/libstdc++.a:
 	bash scripts/deps.sh build
 	mkdir -p $(LINK_DIR)
 	ln -sf "$$(gcc -print-file-name=libstdc++.a)" $@
+
+$(LINK_DIR)/libm.so:
+	mkdir -p $(LINK_DIR)
+	echo "INPUT ( AS_NEEDED ( $$(gcc -print-file-name=libm.so.6) ) )" >$@
+
+$(LINK_DIR)/pkgconfig/libpq.pc:
+	bash scripts/deps.sh build
+	mkdir -p $(LINK_DIR)/pkgconfig
+	printf 'Name: libpq\nDescription: libpq, without system library paths\nVersion: %s\nCflags: %s\nLibs: %s\n' \
+		"$$(pkg-config --modversion libpq)" "$$(pkg-config --cflags libpq)" "$$(pkg-config --libs libpq)" >$@
 
 demo:
 	bash scripts/demo.sh

@@ -17,9 +17,14 @@ let package = Package(
             dependencies: ["CLibPQ"]
         ),
         .target(name: "ArgvCapture"),
+        .target(
+            name: "LazyLibm",
+            // Defines libm's entry points itself: no builtin may stand in.
+            cSettings: [.unsafeFlags(["-fno-builtin"])]
+        ),
         .executableTarget(
             name: "pgsqlchk",
-            dependencies: ["PGSQLChkCore", "ArgvCapture"]
+            dependencies: ["PGSQLChkCore", "ArgvCapture", "LazyLibm"]
         ),
         .testTarget(
             name: "PGSQLChkCoreTests",

@@ -2,6 +2,7 @@
  * The floor for pgsqlchk's design: the least a libpq health check can do.
  *
  *   baseline [-h HOST] [-p PORT] [-U USER] [-d DBNAME]
+ *   baseline -V      start-up alone: libpq loaded, nothing asked
  *
  * Same work as pgsqlchk on its hot path: connect with keyword/value arrays,
  * ask pg_catalog.pg_is_in_recovery(), close, then one write() of an HTTP
@@ -28,8 +29,9 @@ int main(int argc, char **argv)
 	const char *values[PARAMETER_COUNT + 1] = {[APPLICATION_NAME] = "pgsqlchk-baseline"};
 	int option;
 
-	while ((option = getopt(argc, argv, "h:p:U:d:")) != -1) {
+	while ((option = getopt(argc, argv, "h:p:U:d:V")) != -1) {
 		switch (option) {
+		case 'V': return puts("baseline") == EOF;
 		case 'h': values[HOST] = optarg; break;
 		case 'p': values[PORT] = optarg; break;
 		case 'U': values[USER] = optarg; break;

@@ -140,6 +140,24 @@ for transport in "unix socket|$PGSQLCHK_SOCKET_DIR" "TCP|127.0.0.1"; do
   misses=$((misses + $(awk '{ count += gsub(/MISS/, "") } END { print count + 0 }' <<<"$table")))
 done
 
+# Where the gap goes: the same two programs asked only for their version, so
+# each loads libpq and its libraries and exits without connecting. What
+# remains between them is start-up alone: the Swift runtime's initialisation
+# and the symbols it binds.
+startup=$(run_clean "$BUILD_DIR/runner" "$RUNS" "$WARMUPS" "${PROGRAMS[0]}" "${PROGRAMS[1]}" -- -V) ||
+  die "a --version run failed"
+check=$(run_clean "$BUILD_DIR/runner" "$RUNS" "$WARMUPS" "${PROGRAMS[0]}" "${PROGRAMS[1]}" -- \
+  -h "$PGSQLCHK_SOCKET_DIR" -p "$PGSQLCHK_PRIMARY_PORT" -U "$CHECK_USER" -d "$CHECK_DB") ||
+  die "a check failed during the gap runs"
+awk -F '\t' 'FNR == 1 { file++ } { wall[file, FNR] = $2; cpu[file, FNR] = $4 }
+  END {
+    printf "\nwhere the gap goes (unix socket, same run): start-up alone (-V: libpq loaded, no connection)\n"
+    printf "  pgsqlchk %.2f ms wall %.2f ms CPU; C %.2f ms wall %.2f ms CPU\n", wall[1, 1], cpu[1, 1], wall[1, 2], cpu[1, 2]
+    sw = wall[1, 1] - wall[1, 2]; sc = cpu[1, 1] - cpu[1, 2]
+    cw = wall[2, 1] - wall[2, 2]; cc = cpu[2, 1] - cpu[2, 2]
+    printf "  start-up gap %.2f ms wall, %.2f ms CPU, of a whole-check gap of %.2f ms wall, %.2f ms CPU\n", sw, sc, cw, cc
+  }' <(echo "$startup") <(echo "$check")
+
 echo
 if ((misses == 0)); then
   echo "all 8 targets met"
