@@ -12,9 +12,10 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .target(name: "CBackstop"),
         .target(
             name: "PGSQLChkCore",
-            dependencies: ["CLibPQ"]
+            dependencies: ["CLibPQ", "CBackstop"]
         ),
         .target(name: "ArgvCapture"),
         .target(

@@ -1,35 +1,36 @@
 /// Answers HAProxy's `agent-check` protocol: one ASCII line per connection.
 ///
 /// Where the HTTP check says up or down, the agent tunes how much traffic a
-/// server gets: `ready up 100%` for a primary or a caught-up standby, a weight
-/// that falls as replication lag grows towards the maximum, `drain` while the
-/// maintenance file exists, `down#reason` when the node cannot serve. `ready`
-/// and `up` are repeated on every healthy answer so that removing the drain
-/// file, or a recovered node, restores the server without an admin in HAProxy.
+/// server gets. It renders the ``Verdict`` that `/read-only` would get, so the
+/// agent and the HTTP check can never disagree: `ready up 100%` for a primary
+/// or a caught-up standby, a weight that falls as replication lag grows
+/// towards the maximum, `drain` while the maintenance file exists,
+/// `down #reason` when the node cannot serve (HAProxy 2.6 reads the reason
+/// only when `#` starts a word of its own: `down#reason` is ignored, measured).
+/// `ready` and `up` are repeated on every healthy answer so that removing the drain file, or a recovered node,
+/// restores the server without an admin in HAProxy.
 public enum AgentReply {
     /// The smallest weight a standby within its lag limit keeps, so that it
     /// still takes some reads while it catches up.
     public static let minimumWeightPercent: Int64 = 10
 
-    /// The reply line (with its newline) for what the probe found.
-    public static func line(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, requirements: StandbyRequirements) -> String {
-        if maintenance {
-            return "drain\n"
-        }
-        switch outcome {
-        case .failure(let failure):
-            return "down#\(failure.reason)\n"
-        case .success(let state):
-            if state.inRecovery, let unmet = requirements.unmet(by: state) {
-                return "down#\(unmet)\n"
-            }
-            return "ready up \(weightPercent(of: state, requirements: requirements))%\n"
+    /// The reply line (with its newline) to `verdict`, the answer `/read-only`
+    /// gives: 200 is `ready up` with the weight, 404 (maintenance) `drain`,
+    /// anything else `down #` and the reason.
+    public static func line(for verdict: Verdict, requirements: StandbyRequirements) -> String {
+        switch (verdict.status, verdict.state) {
+        case (.ok, let state?):
+            "ready up \(weightPercent(of: state, requirements: requirements))%\n"
+        case (.notFound, _):
+            "drain\n"
+        default:
+            "down #\(verdict.body)\n"
         }
     }
 
     /// The reply to an `agent-send` line that does not parse.
     public static func line(refusing error: RequestError) -> String {
-        "down#agent-send: \(error.reason)\n"
+        "down #agent-send: \(error.reason)\n"
     }
 
     /// 100% for a primary, or a standby with no lag limit; otherwise falling

@@ -23,9 +23,29 @@ public struct CheckPeer: Sendable {
     /// Whether stdin is a connected socket (the super-server case).
     public let isSocket: Bool
 
+    /// Looks at stdin. (C: `fstat`.)
     public init(input: Int32 = STDIN_FILENO) {
         var status = stat()
         isSocket = fstat(input, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK
+    }
+
+    /// Points stderr at /dev/null when it is the check's own socket (xinetd
+    /// hands the connection over as stdin, stdout and stderr alike).
+    ///
+    /// pgsqlchk itself then reports to syslog, but libraries write to stderr
+    /// on their own: libpq warns about a world-readable `.pgpass` there, and
+    /// any such line would land in front of the HTTP answer. systemd's
+    /// `StandardError=journal` is another socket and is left alone.
+    /// (C: `fstat`, `dup2`.)
+    public func silenceSharedStandardError() {
+        var output = stat(), error = stat()
+        guard isSocket, fstat(STDOUT_FILENO, &output) == 0, fstat(STDERR_FILENO, &error) == 0,
+              output.st_dev == error.st_dev, output.st_ino == error.st_ino
+        else { return }
+        let null = open("/dev/null", O_WRONLY)
+        guard null >= 0 else { return }
+        dup2(null, STDERR_FILENO)
+        close(null)
     }
 
     /// Reads what the peer sent, up to the end of its request.
@@ -79,22 +99,14 @@ public struct CheckPeer: Sendable {
 
     /// One `read()` after `poll()`; nil at end of input, on error or when `stop` passes.
     private static func read(from descriptor: Int32, upTo count: Int, before stop: Deadline) -> [UInt8]? {
-        var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        while true {
-            let remaining = stop.remaining()
-            guard remaining.value > 0 else { return nil }
-            let ready = poll(&request, 1, Int32(remaining.value))
-            if ready == 0 { return nil }
-            if ready < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
+        while case .ready = stop.wait(for: Int16(POLLIN), on: descriptor) {
             var buffer = [UInt8](repeating: 0, count: count)
             let received = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, count) }
             if received < 0, errno == EINTR { continue }
             guard received > 0 else { return nil }
             return Array(buffer[..<received])
         }
+        return nil
     }
 }
 

@@ -17,9 +17,10 @@ public struct CheckRequest: Equatable, Sendable {
 
 extension CheckRequest {
     /// Whether answering needs more than the role: a JSON document, or a
-    /// standby limit to check.
+    /// standby limit on an endpoint that checks standby limits.
     public var depth: ProbeDepth {
-        wantsJSON || endpoint == .status || requirements != StandbyRequirements() ? .replication : .role
+        let checksLimits = [.role, .replica, .readOnly].contains(endpoint) && requirements != StandbyRequirements()
+        return wantsJSON || endpoint == .status || checksLimits ? .replication : .role
     }
 }
 

@@ -108,7 +108,8 @@ public enum CommandLineOptions {
 
         var configuration = Configuration()
         for option in options where !given.contains(where: { $0.option.long == option.long }) {
-            if let variable = option.variable, let value = environment(variable) {
+            // An empty value is unset, as a commented-out line would be.
+            if let variable = option.variable, let value = environment(variable), !value.isEmpty {
                 try apply(option, value: value, source: variable, to: &configuration)
             }
         }
@@ -148,20 +149,25 @@ public enum CommandLineOptions {
         case .maintenanceFile:
             guard !value.isEmpty else { throw UsageError("\(source) needs a non-empty path") }
             configuration.maintenanceFile = value
-        case .maximumLag, .maximumReplayDelay, .requireStreaming:
-            let parameter = option.setting == .maximumLag ? "lag" : option.setting == .maximumReplayDelay ? "replay_delay" : "replication_state"
-            if option.setting == .requireStreaming {
-                guard value == "1" || value == "0" else { throw UsageError("\(source) must be 1 or 0, not \"\(value)\"") }
-                configuration.requirements.requiresStreaming = value == "1"
-                return
-            }
-            do {
-                try configuration.requirements.apply(parameter: parameter, value: value)
-            } catch {
-                throw UsageError("\(source): \(error.reason)")
-            }
+        case .maximumLag:
+            try applyLimit("lag", value: value, source: source, to: &configuration)
+        case .maximumReplayDelay:
+            try applyLimit("replay_delay", value: value, source: source, to: &configuration)
+        case .requireStreaming:
+            guard value == "1" || value == "0" else { throw UsageError("\(source) must be 1 or 0, not \"\(value)\"") }
+            configuration.requirements.requiresStreaming = value == "1"
         case .agent:
             configuration.agent = true
+        }
+    }
+
+    /// Sets a standby limit through the same parser as a request's parameter,
+    /// so both accept and refuse the same values.
+    private static func applyLimit(_ parameter: String, value: String, source: String, to configuration: inout Configuration) throws(UsageError) {
+        do {
+            try configuration.requirements.apply(parameter: parameter, value: value)
+        } catch {
+            throw UsageError("\(source): \(error.reason)")
         }
     }
 

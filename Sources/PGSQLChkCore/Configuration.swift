@@ -101,18 +101,20 @@ public struct Milliseconds: Comparable, Hashable, Sendable, CustomStringConverti
         lhs.value < rhs.value
     }
 
-    /// Seconds with up to three decimals and no trailing zeros: `1.5`, `2`, `0.25`.
+    /// Seconds with up to three decimals and no trailing zeros: `1.5`, `2`,
+    /// `0.25`, `-0.025`.
     public var description: String {
-        let whole = value / 1000
-        var fraction = value % 1000
-        guard fraction != 0 else { return String(whole) }
+        let sign = value < 0 ? "-" : ""
+        let whole = value.magnitude / 1000
+        var fraction = value.magnitude % 1000
+        guard fraction != 0 else { return sign + String(whole) }
         var digits = 3
         while fraction % 10 == 0 {
             fraction /= 10
             digits -= 1
         }
         let padded = String(fraction)
-        return "\(whole)." + String(repeating: "0", count: digits - padded.count) + padded
+        return sign + "\(whole)." + String(repeating: "0", count: digits - padded.count) + padded
     }
 
     /// Parses seconds written as a decimal number (`2`, `1.5`, `0.250`).

@@ -43,3 +43,29 @@ public struct Deadline: Sendable {
         min(remaining(at: now), limit)
     }
 }
+
+/// What waiting on a descriptor came to.
+public enum Readiness: Equatable, Sendable {
+    /// Ready, with `poll()`'s `revents`.
+    case ready(events: Int16)
+    /// The deadline passed first.
+    case timedOut
+    /// `poll()` failed with this `errno`.
+    case failed(errno: Int32)
+}
+
+extension Deadline {
+    /// Waits until `descriptor` is ready for `events`, restarting after
+    /// signals, but never past this deadline. (C: `poll()`.)
+    public func wait(for events: Int16, on descriptor: Int32) -> Readiness {
+        var request = pollfd(fd: descriptor, events: events, revents: 0)
+        while true {
+            let left = remaining()
+            guard left.value > 0 else { return .timedOut }
+            let ready = poll(&request, 1, Int32(left.value))
+            if ready > 0 { return .ready(events: request.revents) }
+            if ready == 0 { return .timedOut }
+            if errno != EINTR { return .failed(errno: errno) }
+        }
+    }
+}

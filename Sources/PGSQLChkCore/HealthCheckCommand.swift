@@ -16,8 +16,9 @@ public enum HealthCheckCommand {
         let start = Deadline.now()
         // A peer that hangs up early must give EPIPE, not kill us mid-answer.
         signal(SIGPIPE, SIG_IGN)
-        let diagnostics = Diagnostics.forThisProcess()
         let peer = CheckPeer()
+        peer.silenceSharedStandardError()
+        let diagnostics = Diagnostics.forThisProcess()
 
         var arguments = commandLine
         if !arguments.isEmpty { arguments.removeFirst() }
@@ -30,9 +31,9 @@ public enum HealthCheckCommand {
 
         switch invocation {
         case .help where !peer.isSocket:
-            return print(CommandLineOptions.helpText)
+            return writeToTerminal(CommandLineOptions.helpText)
         case .version where !peer.isSocket:
-            return print("pgsqlchk \(pgsqlchkVersion)\n")
+            return writeToTerminal("pgsqlchk \(pgsqlchkVersion)\n")
         case .help, .version:
             return refuse("--help and --version are for terminals, not check connections", to: peer, diagnostics: diagnostics)
         case .check(let configuration):
@@ -52,10 +53,10 @@ public enum HealthCheckCommand {
         if !peer.isSocket {
             diagnostics.report("try \"pgsqlchk --help\" for more information")
         } else {
-            let verdict = Verdict(status: .serviceUnavailable, body: "invalid pgsqlchk options", exitStatus: Verdict.usageExitStatus)
+            let verdict = Verdict(status: .serviceUnavailable, body: "invalid pgsqlchk options", exitStatus: .usage)
             send(HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
         }
-        return Verdict.usageExitStatus
+        return ExitCode.usage.rawValue
     }
 
     static func send(_ bytes: [UInt8], to peer: CheckPeer, diagnostics: Diagnostics) {
@@ -66,7 +67,7 @@ public enum HealthCheckCommand {
         peer.finish()
     }
 
-    private static func print(_ text: String) -> Int32 {
+    private static func writeToTerminal(_ text: String) -> Int32 {
         CheckPeer().write(Array(text.utf8)) == nil ? 0 : 1
     }
 }
@@ -81,8 +82,8 @@ struct Check {
 
     /// The HTTP check: read the request, probe, answer.
     func answerHTTP() -> Int32 {
-        Backstop.arm(at: deadline, answering: HTTPResponse.render(Verdict(unavailable: ProbeFailure.timedOut(phase: "waiting for libpq").reason)),
-                     exitStatus: 2)
+        Backstop.arm(at: deadline, answering: HTTPResponse.render(Verdict(unavailable: ProbeFailure.backstopTimeout.reason)),
+                     exitStatus: ExitCode.unavailable.rawValue)
         let head = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isHTTPHeadComplete)
         let request: CheckRequest
         do {
@@ -91,20 +92,24 @@ struct Check {
             diagnostics.report("refused request: \(error.reason)")
             let verdict = Verdict(refusing: error)
             HealthCheckCommand.send(HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
-            return verdict.exitStatus
+            return verdict.exitStatus.rawValue
         }
         let depth = !peer.isSocket && configuration.output != .http ? .replication : request.depth
         let verdict = Verdict(for: request, outcome: probe(depth), maintenance: maintenance)
-        if verdict.status == .serviceUnavailable, verdict.state != nil {
-            diagnostics.report("\(request.endpoint.rawValue): \(verdict.body)")
+        // A standby that misses its limits is news; a role that simply does
+        // not match the endpoint (/primary on a standby) is every check's answer.
+        if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
+            diagnostics.report("\(request.endpoint.rawValue): \(unmet)")
         }
         HealthCheckCommand.send(render(verdict, for: request), to: peer, diagnostics: diagnostics)
-        return verdict.exitStatus
+        return verdict.exitStatus.rawValue
     }
 
     /// The agent check: read the optional `agent-send` line, probe, reply.
     func answerAgent() -> Int32 {
-        Backstop.arm(at: deadline, answering: Array("down#\(ProbeFailure.timedOut(phase: "waiting for libpq").reason)\n".utf8), exitStatus: 2)
+        Backstop.arm(at: deadline, answering: Array(AgentReply.line(for: Verdict(unavailable: ProbeFailure.backstopTimeout.reason),
+                                                                      requirements: configuration.requirements).utf8),
+                     exitStatus: ExitCode.unavailable.rawValue)
         let sent = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isLineComplete)
         let requirements: StandbyRequirements
         do {
@@ -112,13 +117,12 @@ struct Check {
         } catch {
             diagnostics.report("refused agent-send: \(error.reason)")
             HealthCheckCommand.send(Array(AgentReply.line(refusing: error).utf8), to: peer, diagnostics: diagnostics)
-            return 4
+            return ExitCode.refused.rawValue
         }
-        let outcome = probe(CheckRequest(requirements: requirements).depth)
-        let isMaintenance = maintenance
-        HealthCheckCommand.send(Array(AgentReply.line(outcome: outcome, maintenance: isMaintenance, requirements: requirements).utf8),
-                                to: peer, diagnostics: diagnostics)
-        return Verdict(for: CheckRequest(endpoint: .role, requirements: requirements), outcome: outcome, maintenance: isMaintenance).exitStatus
+        let request = CheckRequest(endpoint: .readOnly, requirements: requirements)
+        let verdict = Verdict(for: request, outcome: probe(request.depth), maintenance: maintenance)
+        HealthCheckCommand.send(Array(AgentReply.line(for: verdict, requirements: requirements).utf8), to: peer, diagnostics: diagnostics)
+        return verdict.exitStatus.rawValue
     }
 
     private func probe(_ depth: ProbeDepth) -> Result<NodeState, ProbeFailure> {

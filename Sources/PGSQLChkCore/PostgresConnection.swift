@@ -58,6 +58,12 @@ public struct PostgresConnection: ~Copyable {
     private func finishConnecting(before deadline: Deadline) throws(ProbeFailure) {
         // Verbose errors carry the server's SQLSTATE, which classification needs.
         PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
+        // libpq prints server notices (a collation version mismatch at login,
+        // say) on stderr, which may be the check's socket: report them instead.
+        PQsetNoticeProcessor(connection, { _, message in
+            guard let message else { return }
+            Diagnostics.forThisProcess().report("server notice: " + ConnectionFailureClassifier.trimmed(String(cString: message)))
+        }, nil)
         guard PQstatus(connection) != CONNECTION_BAD else { throw connectionFailure() }
         var state = PGRES_POLLING_WRITING
         while true {
@@ -80,13 +86,18 @@ public struct PostgresConnection: ~Copyable {
     ///
     /// (libpq: `PQsendQuery`, `PQflush`, `PQconsumeInput`, `PQgetResult`.)
     public func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> [String?] {
-        let phase = "querying"
+        let phase = Self.queryPhase
         guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
+        // libpq's contract for a non-blocking send: wait for either direction,
+        // and take in what the server sends while we still have bytes to flush.
         while true {
             let flushed = PQflush(connection)
             if flushed == 0 { break }
             guard flushed > 0 else { throw .queryFailed(detail: errorMessage) }
-            try waitForSocket(Int16(POLLOUT), before: deadline, while: phase)
+            let ready = try waitForSocket(Int16(POLLIN | POLLOUT), before: deadline, while: phase)
+            if ready & Int16(POLLIN) != 0, PQconsumeInput(connection) != 1 {
+                throw .queryFailed(detail: errorMessage)
+            }
         }
         var row: [String?]?
         var failure: ProbeFailure?
@@ -117,6 +128,8 @@ public struct PostgresConnection: ~Copyable {
         return String(String(cString: announced).prefix { $0 != " " })
     }
 
+    private static let queryPhase = "querying"
+
     private var errorMessage: String {
         ConnectionFailureClassifier.trimmed(String(cString: PQerrorMessage(connection)))
     }
@@ -132,17 +145,19 @@ public struct PostgresConnection: ~Copyable {
         PQstatus(connection) == CONNECTION_STARTED ? "connecting" : "logging in"
     }
 
-    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: String) throws(ProbeFailure) {
+    /// Waits until libpq's socket is ready for `events`; returns `revents`.
+    @discardableResult
+    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: String) throws(ProbeFailure) -> Int16 {
         let socket = PQsocket(connection)
         guard socket >= 0 else { throw .noResponse(detail: "libpq has no socket: \(errorMessage)") }
-        var request = pollfd(fd: socket, events: events, revents: 0)
-        while true {
-            let remaining = deadline.remaining()
-            guard remaining.value > 0 else { throw .timedOut(phase: phase) }
-            let ready = poll(&request, 1, Int32(remaining.value))
-            if ready > 0 { return }
-            if ready == 0 { throw .timedOut(phase: phase) }
-            guard errno == EINTR else { throw .queryFailed(detail: "poll failed with errno \(errno)") }
+        switch deadline.wait(for: events, on: socket) {
+        case .ready(let revents):
+            return revents
+        case .timedOut:
+            throw .timedOut(phase: phase)
+        case .failed(let error):
+            let detail = "poll failed while \(phase): errno \(error)"
+            throw phase == Self.queryPhase ? .queryFailed(detail: detail) : .noResponse(detail: detail)
         }
     }
 }

@@ -22,6 +22,9 @@ public enum ProbeFailure: Error, Equatable, Sendable {
     /// Connected, but the role query failed or answered something unexpected.
     case queryFailed(detail: String)
 
+    /// The backstop's answer: the deadline passed while libpq blocked on its own.
+    public static let backstopTimeout = ProbeFailure.timedOut(phase: "waiting for libpq")
+
     /// The short reason written in the 503 body.
     public var reason: String {
         switch self {
@@ -144,13 +147,16 @@ public enum RoleProbe {
     /// local primary), so checks that need no replication signal skip it.
     public static let roleQuery = "SELECT pg_catalog.pg_is_in_recovery()"
 
-    /// One statement, so one round trip, whatever the role. Every function is
-    /// schema-qualified so a hostile `search_path` cannot redefine it (GREATEST
-    /// and COALESCE are syntax, not functions); the
+    /// One statement, so one round trip, whatever the role. Functions are
+    /// schema-qualified so that a `search_path` the role is given cannot put
+    /// others in their place (GREATEST and COALESCE are syntax); the
     /// recovery-only functions sit behind `CASE` because they raise errors on
     /// a primary. The replay delay is zero whenever everything received is
     /// replayed, so it cannot grow on an idle primary the way
-    /// `now() - pg_last_xact_replay_timestamp()` alone does.
+    /// `now() - pg_last_xact_replay_timestamp()` alone does. Ages are floored
+    /// at zero (`now()` is the statement's start, so a message that arrives
+    /// during it, or a primary whose clock runs ahead, gives a negative age)
+    /// by CASE, not GREATEST, which would turn an unknown (NULL) age into 0.
     public static let replicationQuery = """
         SELECT s.in_recovery,
           CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END,
@@ -159,16 +165,20 @@ public enum RoleProbe {
           CASE WHEN s.received IS NOT NULL THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END,
           CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
                WHEN s.received <= s.replayed THEN 0
-               ELSE (extract(epoch FROM pg_catalog.now() - pg_catalog.pg_last_xact_replay_timestamp()) * 1000)::bigint END,
+               WHEN s.replay_age < 0 THEN 0
+               ELSE s.replay_age END,
           pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'),
           w.status,
-          (extract(epoch FROM pg_catalog.now() - w.last_msg_receipt_time) * 1000)::bigint,
+          CASE WHEN w.receipt_age < 0 THEN 0 ELSE w.receipt_age END,
           CASE WHEN s.in_recovery THEN COALESCE(w.received_tli, (pg_catalog.pg_control_checkpoint()).timeline_id)
                ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int END
         FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
                      pg_catalog.pg_last_wal_receive_lsn() AS received,
-                     pg_catalog.pg_last_wal_replay_lsn() AS replayed) s
-          LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true
+                     pg_catalog.pg_last_wal_replay_lsn() AS replayed,
+                     (extract(epoch FROM pg_catalog.now() - pg_catalog.pg_last_xact_replay_timestamp()) * 1000)::bigint AS replay_age) s
+          LEFT JOIN (SELECT status, received_tli,
+                            (extract(epoch FROM pg_catalog.now() - last_msg_receipt_time) * 1000)::bigint AS receipt_age
+                     FROM pg_catalog.pg_stat_wal_receiver) w ON true
         """
 
     /// Connects with `configuration`, asks what `depth` needs and closes, all before `deadline`.

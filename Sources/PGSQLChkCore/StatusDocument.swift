@@ -35,10 +35,10 @@ public enum StatusDocument {
             ("received_position", quoted(state?.receivedPosition)),
             ("replayed_position", quoted(state?.replayedPosition)),
             ("lag_bytes", literal(state?.lagBytes)),
-            ("replay_delay_seconds", seconds(state?.replayDelay)),
+            ("replay_delay_seconds", literal(state?.replayDelay)),
             ("replay_paused", literal(state?.replayPaused)),
             ("receiver_state", state.map { quoted($0.receiver.status) } ?? "null"),
-            ("receiver_silence_seconds", seconds(silence)),
+            ("receiver_silence_seconds", literal(silence)),
             ("maintenance", literal(verdict.maintenance)),
             ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : quoted(verdict.body)),
         ]
@@ -46,10 +46,6 @@ public enum StatusDocument {
     }
 
     static func literal<Value: CustomStringConvertible>(_ value: Value?) -> String {
-        value.map(\.description) ?? "null"
-    }
-
-    static func seconds(_ value: Milliseconds?) -> String {
         value.map(\.description) ?? "null"
     }
 

@@ -18,28 +18,26 @@
 /// 404 `maintenance`, which HAProxy's `http-check disable-on-404` treats as
 /// "drain": no new sessions, existing ones untouched.
 ///
-/// Exit status: 0 for 200, 1 for 206, 2 for 503, 3 for 404 (maintenance),
-/// 4 for a refused request, 64 for a usage error.
 public struct Verdict: Equatable, Sendable {
+    /// The HTTP status of the answer.
     public var status: HTTPStatus
     /// One line: the role, or why not.
     public var body: String
-    public var exitStatus: Int32
+    /// The process's exit status for this answer.
+    public var exitStatus: ExitCode
     /// What the probe found, when it connected.
     public var state: NodeState?
     /// Whether the drain file was present.
     public var maintenance: Bool
 
-    public init(status: HTTPStatus, body: String, exitStatus: Int32, state: NodeState? = nil, maintenance: Bool = false) {
+    /// An answer as given; prefer the initialisers that derive it.
+    public init(status: HTTPStatus, body: String, exitStatus: ExitCode, state: NodeState? = nil, maintenance: Bool = false) {
         self.status = status
         self.body = body
         self.exitStatus = exitStatus
         self.state = state
         self.maintenance = maintenance
     }
-
-    /// Exit status for a bad command line (`EX_USAGE` from sysexits.h), never a health state.
-    public static let usageExitStatus: Int32 = 64
 
     /// The answer to `request` given what the probe found.
     public init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, maintenance: Bool) {
@@ -56,11 +54,11 @@ public struct Verdict: Equatable, Sendable {
         let unmet = state.inRecovery ? request.requirements.unmet(by: state) : nil
         switch (request.endpoint, state.inRecovery) {
         case (.role, false), (.readOnly, false), (.primary, false):
-            self.init(status: .ok, body: "primary", exitStatus: 0)
+            self.init(status: .ok, body: "primary", exitStatus: .success)
         case (.role, true) where unmet == nil:
-            self.init(status: .partialContent, body: "standby", exitStatus: 1)
+            self.init(status: .partialContent, body: "standby", exitStatus: .standby)
         case (.replica, true) where unmet == nil, (.readOnly, true) where unmet == nil:
-            self.init(status: .ok, body: "standby", exitStatus: 0)
+            self.init(status: .ok, body: "standby", exitStatus: .success)
         case (.role, true), (.replica, true), (.readOnly, true):
             self.init(unavailable: unmet ?? "standby")
         case (.primary, true):
@@ -68,7 +66,7 @@ public struct Verdict: Equatable, Sendable {
         case (.replica, false):
             self.init(unavailable: "not a standby: primary")
         case (.health, _), (.status, _):
-            self.init(status: .ok, body: state.role, exitStatus: 0)
+            self.init(status: .ok, body: state.role, exitStatus: .success)
         }
         self.state = state
         self.maintenance = maintenance
@@ -77,18 +75,18 @@ public struct Verdict: Equatable, Sendable {
 
     /// A 503 with `reason` as its body.
     public init(unavailable reason: String) {
-        self.init(status: .serviceUnavailable, body: reason, exitStatus: 2)
+        self.init(status: .serviceUnavailable, body: reason, exitStatus: .unavailable)
     }
 
     /// The answer to a request that cannot be served as asked.
     public init(refusing error: RequestError) {
-        self.init(status: error.status, body: error.reason, exitStatus: 4)
+        self.init(status: error.status, body: error.reason, exitStatus: .refused)
     }
 
     private mutating func becomeMaintenance() {
         status = .notFound
         body = "maintenance"
-        exitStatus = 3
+        exitStatus = .maintenance
     }
 }
 
@@ -124,4 +122,21 @@ extension StandbyRequirements {
         }
         return nil
     }
+}
+
+/// The process's exit status: distinct for each kind of answer, and a usage
+/// error apart from every health state (pg_isready's model).
+public enum ExitCode: Int32, Sendable {
+    /// 200: the primary on `/`, or the endpoint's condition holds.
+    case success = 0
+    /// 206: a standby on `/`.
+    case standby = 1
+    /// 503: the role cannot be verified, or the condition does not hold.
+    case unavailable = 2
+    /// 404: the drain file exists.
+    case maintenance = 3
+    /// 400 or 405: the request (or `agent-send` line) was refused.
+    case refused = 4
+    /// A bad command line or environment (`EX_USAGE` from sysexits.h).
+    case usage = 64
 }

@@ -127,6 +127,12 @@ struct CommandLineOptionsTests {
             == StandbyRequirements(maximumLagBytes: 16 << 20, requiresStreaming: true))
     }
 
+    @Test("an empty environment value counts as unset, as a commented-out line would")
+    func emptyEnvironment() throws {
+        let environment = ["PGSQLCHK_TIMEOUT": "", "PGSQLCHK_MAX_LAG": "", "PGSQLCHK_MAINTENANCE_FILE": ""]
+        #expect(try check([], environment: environment) == Configuration())
+    }
+
     @Test("output, agent mode and the drain file", arguments: [
         (["-o", "json"], OutputFormat.json, false, "/etc/pgsqlchk/maintenance"),
         (["--output=summary", "-a"], OutputFormat.summary, true, "/etc/pgsqlchk/maintenance"),
@@ -168,6 +174,16 @@ struct MillisecondsTests {
         let parsed = try #require(Milliseconds(seconds: text))
         #expect(parsed.value == milliseconds)
         #expect(parsed.description == printed)
+    }
+
+    @Test("negative durations print with their sign, never trap", arguments: [(-1, "-0.001"), (-25, "-0.025"), (-1_500, "-1.5"), (-2_000, "-2")])
+    func negative(milliseconds: Int, printed: String) {
+        #expect(Milliseconds(milliseconds).description == printed)
+    }
+
+    @Test("durations with units reject what they cannot read", arguments: ["", "s", "1h", "1.5ms", "-1s", "1 s", "1.2345s"])
+    func badDurations(text: String) {
+        #expect(Milliseconds(duration: text) == nil)
     }
 
     @Test("anything but plain decimal seconds is rejected", arguments: ["", ".5", "5.", "1e3", "+1", " 1", "1,5", "0x10", "1.2.3", "١"])

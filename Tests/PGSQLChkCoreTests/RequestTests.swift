@@ -112,3 +112,23 @@ struct HTTPRequestParserTests {
         }
     }
 }
+
+@Suite("Request ends")
+struct RequestEndTests {
+    @Test("a head is complete once a blank line arrives", arguments: [
+        ("OPTIONS / HTTP/1.0\r\n\r\n", true),
+        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        ("GET /\n\n", true),
+        ("GET / HTTP/1.1\r\nHost: x\r\n", false),
+        ("GET / HTTP/1.1\r\n\r", false),
+        ("", false),
+    ])
+    func completeness(text: String, complete: Bool) {
+        #expect(RequestEnd.isHTTPHeadComplete(Array(text.utf8)) == complete)
+    }
+
+    @Test("an agent-send line ends at its newline", arguments: [("lag=16MB\n", true), ("lag=16MB", false), ("", false)])
+    func agentLine(text: String, complete: Bool) {
+        #expect(RequestEnd.isLineComplete(Array(text.utf8)) == complete)
+    }
+}

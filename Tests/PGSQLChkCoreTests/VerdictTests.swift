@@ -11,24 +11,24 @@ struct VerdictTests {
     static let down = ProbeFailure.noResponse(detail: "refused")
 
     @Test("each endpoint answers each role as its table says", arguments: [
-        (Endpoint.role, primary, StandbyRequirements(), HTTPStatus.ok, "primary", Int32(0)),
-        (.role, standby, StandbyRequirements(), .partialContent, "standby", 1),
-        (.role, laggingStandby, StandbyRequirements(), .partialContent, "standby", 1),
-        (.role, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", 2),
-        (.primary, primary, StandbyRequirements(), .ok, "primary", 0),
-        (.primary, standby, StandbyRequirements(), .serviceUnavailable, "not the primary: standby", 2),
-        (.replica, primary, StandbyRequirements(), .serviceUnavailable, "not a standby: primary", 2),
-        (.replica, standby, lagLimit, .ok, "standby", 0),
-        (.replica, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", 2),
-        (.readOnly, primary, lagLimit, .ok, "primary", 0),
-        (.readOnly, standby, lagLimit, .ok, "standby", 0),
-        (.readOnly, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", 2),
-        (.health, primary, StandbyRequirements(), .ok, "primary", 0),
-        (.health, laggingStandby, lagLimit, .ok, "standby", 0),
-        (.status, laggingStandby, lagLimit, .ok, "standby", 0),
-    ] as [(Endpoint, NodeState, StandbyRequirements, HTTPStatus, String, Int32)])
+        (Endpoint.role, primary, StandbyRequirements(), HTTPStatus.ok, "primary", ExitCode.success),
+        (.role, standby, StandbyRequirements(), .partialContent, "standby", .standby),
+        (.role, laggingStandby, StandbyRequirements(), .partialContent, "standby", .standby),
+        (.role, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", .unavailable),
+        (.primary, primary, StandbyRequirements(), .ok, "primary", .success),
+        (.primary, standby, StandbyRequirements(), .serviceUnavailable, "not the primary: standby", .unavailable),
+        (.replica, primary, StandbyRequirements(), .serviceUnavailable, "not a standby: primary", .unavailable),
+        (.replica, standby, lagLimit, .ok, "standby", .success),
+        (.replica, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", .unavailable),
+        (.readOnly, primary, lagLimit, .ok, "primary", .success),
+        (.readOnly, standby, lagLimit, .ok, "standby", .success),
+        (.readOnly, laggingStandby, lagLimit, .serviceUnavailable, "replication lag 48 MB exceeds maximum 16 MB", .unavailable),
+        (.health, primary, StandbyRequirements(), .ok, "primary", .success),
+        (.health, laggingStandby, lagLimit, .ok, "standby", .success),
+        (.status, laggingStandby, lagLimit, .ok, "standby", .success),
+    ] as [(Endpoint, NodeState, StandbyRequirements, HTTPStatus, String, ExitCode)])
     func endpointByRole(endpoint: Endpoint, state: NodeState, requirements: StandbyRequirements,
-                        status: HTTPStatus, body: String, exitStatus: Int32) {
+                        status: HTTPStatus, body: String, exitStatus: ExitCode) {
         let request = CheckRequest(endpoint: endpoint, requirements: requirements)
         let verdict = Verdict(for: request, outcome: .success(state), maintenance: false)
         #expect(verdict == Verdict(status: status, body: body, exitStatus: exitStatus, state: state))
@@ -37,7 +37,7 @@ struct VerdictTests {
     @Test("a probe failure is a 503 with its reason on every endpoint", arguments: Endpoint.allCases)
     func failureEverywhere(endpoint: Endpoint) {
         let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .failure(Self.down), maintenance: false)
-        #expect(verdict == Verdict(status: .serviceUnavailable, body: "no response from server", exitStatus: 2))
+        #expect(verdict == Verdict(status: .serviceUnavailable, body: "no response from server", exitStatus: .unavailable))
     }
 
     @Test("each failure has a reason a DBA can act on", arguments: [
@@ -66,7 +66,7 @@ struct VerdictTests {
         let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: outcome, maintenance: true)
         #expect(verdict.status == .notFound)
         #expect(verdict.body == "maintenance")
-        #expect(verdict.exitStatus == 3)
+        #expect(verdict.exitStatus == .maintenance)
         #expect(verdict.maintenance)
     }
 
@@ -87,7 +87,8 @@ struct VerdictTests {
 
     @Test("a refused request keeps its 4xx status and reason, exit status 4")
     func refusal() {
-        #expect(Verdict(refusing: RequestError(.methodNotAllowed, "no")) == Verdict(status: .methodNotAllowed, body: "no", exitStatus: 4))
+        #expect(Verdict(refusing: RequestError(.methodNotAllowed, "no")) == Verdict(status: .methodNotAllowed, body: "no", exitStatus: .refused))
+        #expect(ExitCode.refused.rawValue == 4)
     }
 }
 
@@ -114,44 +115,5 @@ struct StandbyRequirementsTests {
     ] as [(StandbyRequirements, NodeState, String?)])
     func unmet(requirements: StandbyRequirements, state: NodeState, reason: String?) {
         #expect(requirements.unmet(by: state) == reason)
-    }
-}
-
-@Suite("Role probe answer")
-struct RoleProbeTests {
-    static let standbyRow: [String?] = ["t", "f", "0/3000148", "0/3000060", nil, "232", "1500", "t", "streaming", "250", "3"]
-    static let primaryRow: [String?] = ["f", nil, nil, nil, "0/5000000", nil, nil, "f", nil, nil, "2"]
-
-    @Test("a standby's row reads into every signal")
-    func standby() throws {
-        let state = try RoleProbe.nodeState(from: Self.standbyRow, serverVersion: "15.18")
-        #expect(state == NodeState(inRecovery: true, serverVersion: "15.18", timeline: 3, receivedPosition: "0/3000148",
-                                   replayedPosition: "0/3000060", lagBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: false,
-                                   receiver: .running(status: "streaming", silence: Milliseconds(250))))
-    }
-
-    @Test("a primary's row has no standby signals")
-    func primary() throws {
-        let state = try RoleProbe.nodeState(from: Self.primaryRow, serverVersion: "16.4")
-        #expect(state == NodeState(inRecovery: false, serverVersion: "16.4", timeline: 2, walPosition: "0/5000000"))
-    }
-
-    @Test("the receiver is unknown without pg_read_all_stats, stopped when no row says otherwise", arguments: [
-        ("f", Optional<String>.none, WALReceiver.notVisible),
-        ("t", nil, .stopped),
-        ("t", "waiting", .running(status: "waiting", silence: Milliseconds(250))),
-    ])
-    func receiver(visible: String, status: String?, receiver: WALReceiver) throws {
-        var row = Self.standbyRow
-        row[7] = visible
-        row[8] = status
-        #expect(try RoleProbe.nodeState(from: row, serverVersion: "").receiver == receiver)
-    }
-
-    @Test("anything but t or f in the role column is a query failure, never a role", arguments: [
-        [], [nil], ["true"], Array(repeating: nil, count: 11), ["x"] + Array(repeating: nil, count: 10),
-    ] as [[String?]])
-    func unexpectedAnswers(row: [String?]) {
-        #expect(throws: ProbeFailure.self) { try RoleProbe.nodeState(from: row, serverVersion: "") }
     }
 }

@@ -153,16 +153,7 @@ func tcpExchange(port: String, request: String, source: String? = nil) -> [UInt8
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { return nil }
-    let bytes = Array(request.utf8)
-    _ = send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL))
-    var reply: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = recv(descriptor, &buffer, buffer.count, 0)
-        if count <= 0 { break }
-        reply += buffer[..<count]
-    }
-    return reply
+    return sendAndReadToEnd(descriptor, request)
 }
 
 /// One libpq connection, closed when the value goes away.
@@ -202,10 +193,13 @@ struct ConnectionError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// The check path as deployed: HAProxy (from haproxy/haproxy.cfg) asks
-/// xinetd (from xinetd/pgsqlchk), which runs the release binary per check,
-/// against the real primary and standby of `scripts/cluster.sh`.
-@Suite("HAProxy + xinetd + pgsqlchk end to end", .serialized, .enabled(if: TestStack.isRunning))
+/// The check path as deployed: HAProxy (from haproxy/haproxy.cfg) asks a
+/// super-server, which runs the release binary per check, against the real
+/// primary and standby of `scripts/cluster.sh`. The super-server is xinetd
+/// (from xinetd/pgsqlchk), or with `PGSQLCHK_SUPERVISOR=systemd`
+/// `systemd-socket-activate --inetd --accept` (as systemd/pgsqlchk.socket and
+/// pgsqlchk@.service run it).
+@Suite("HAProxy + super-server + pgsqlchk end to end", .serialized, .enabled(if: TestStack.isRunning))
 struct EndToEndTests {
     let cluster = TestCluster.current!
     let stack = TestStack.current!
@@ -279,7 +273,8 @@ struct EndToEndTests {
     func waitForStates(_ expected: [String: String], seconds: Double = 10) -> Bool {
         stack.waitUntil(seconds: seconds) {
             let states = stack.serverStates()
-            return expected.allSatisfy { states[$0.key] == $0.value }
+            // The agent marks its own verdict: a dead node reads "DOWN (agent)".
+            return expected.allSatisfy { states[$0.key] == $0.value || states[$0.key] == $0.value + " (agent)" }
         }
     }
 
@@ -419,14 +414,59 @@ struct EndToEndTests {
         #expect(waitForStates(healthyStates(primary: new, standby: old)), "stats: \(stack.serverStates())")
     }
 
+    /// The checks of the HTTP check ports as their super-server logs them:
+    /// xinetd's `START: pgsqlchk pid=N` and `EXIT: pgsqlchk status=S pid=N`
+    /// (log_on_success in the rendered config), or systemd-socket-activate's
+    /// `Spawned ... as PID N.` and `Child N died with code S`.
+    struct CheckLog {
+        let paths: [String]
+        let isXinetd: Bool
+
+        init(stack: TestStack) {
+            isXinetd = TestStack.supervisor == "xinetd"
+            let prefix = stack.directory + (isXinetd ? "/xinetd-" : "/activator-")
+            paths = [prefix + "primary.log", prefix + "standby.log"]
+        }
+
+        func lines() -> [String] { paths.flatMap { TestStack.lines(of: $0) } }
+
+        private static func words(_ line: String) -> [Substring] {
+            line.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        }
+
+        private static func field(_ name: String, of line: String) -> String? {
+            words(line).first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+
+        /// The pid of a check this line says was started.
+        func startedPID(_ line: String) -> String? {
+            if isXinetd { return line.contains(": START: pgsqlchk") ? Self.field("pid", of: line) : nil }
+            guard line.hasPrefix("Spawned "), let last = Self.words(line).last, last.hasSuffix(".") else { return nil }
+            return String(last.dropLast())
+        }
+
+        /// The pid and exit status of a check this line says ended.
+        func exit(_ line: String) -> (pid: String, status: String)? {
+            if isXinetd {
+                guard line.contains(": EXIT: pgsqlchk"), let pid = Self.field("pid", of: line) else { return nil }
+                return (pid, Self.field("status", of: line) ?? "?")
+            }
+            let words = Self.words(line)
+            guard line.hasPrefix("Child "), words.count == 6, words[2] == "died" else { return nil }
+            return (String(words[1]), String(words[5]))
+        }
+
+        /// A connection the super-server refused or failed to serve.
+        func isRefusal(_ line: String) -> Bool {
+            isXinetd ? line.contains("FAIL:") : line.lowercased().contains("fail")
+        }
+    }
+
     @Test("hundreds of HAProxy checks: no check error, every checker process exits")
     func manyChecks() throws {
         let (primary, standby) = try #require(roles(), "the cluster needs one primary and one standby")
-        let xinetdLogs = [stack.directory + "/xinetd-primary.log", stack.directory + "/xinetd-standby.log"]
-        func logLines() -> [String] { xinetdLogs.flatMap { TestStack.lines(of: $0) } }
-        func field(_ name: String, of line: String) -> String? {
-            line.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
-        }
+        let checkLog = CheckLog(stack: stack)
+        func logLines() -> [String] { checkLog.lines() }
         let before = Set(logLines())
         let interval = "100ms"
         try #require(stack.script("restart-haproxy", environment: ["PGSQLCHK_HAPROXY_INTER=\(interval)"]))
@@ -437,19 +477,18 @@ struct EndToEndTests {
         let haproxyLines = TestStack.lines(of: stack.haproxyLog)
         let states = stack.serverStates()
         let inFlight = runningCheckers()
-        let startedPIDs = logLines().filter { !before.contains($0) && $0.contains(": START: pgsqlchk") }.compactMap { field("pid", of: $0) }
+        let startedPIDs = logLines().filter { !before.contains($0) }.compactMap { checkLog.startedPID($0) }
         let elapsed = monotonicSeconds() - started
         // Longer than a check may live (its deadline, then HAProxy's timeout check).
         usleep(3_000_000)
 
-        let exits = logLines().filter { !before.contains($0) && $0.contains(": EXIT: pgsqlchk") }
-        let exitStatus = Dictionary(exits.compactMap { line in field("pid", of: line).map { ($0, field("status", of: line) ?? "?") } },
-                                    uniquingKeysWith: { first, _ in first })
+        let exits = logLines().filter { !before.contains($0) }.compactMap { checkLog.exit($0) }
+        let exitStatus = Dictionary(exits.map { ($0.pid, $0.status) }, uniquingKeysWith: { first, _ in first })
         let statusCounts = Dictionary(grouping: startedPIDs.compactMap { exitStatus[$0] }, by: { $0 }).mapValues(\.count)
         let errorKinds = ["Layer7 invalid response", "Socket error", "Connection reset", "Layer4", "Layer6", "timeout"]
         let errors = haproxyLines.filter { line in line.contains("Health check") && errorKinds.contains { line.contains($0) } }
-        let refusals = logLines().filter { !before.contains($0) && $0.contains("FAIL:") }
-        print("e2e: \(startedPIDs.count) checks in \(elapsed) s at inter \(interval); exit statuses \(statusCounts); HAProxy check errors: \(errors.count); xinetd refusals: \(refusals.count); in flight at the end: \(inFlight.count)")
+        let refusals = logLines().filter { !before.contains($0) && checkLog.isRefusal($0) }
+        print("e2e: \(TestStack.supervisor): \(startedPIDs.count) checks in \(elapsed) s at inter \(interval); exit statuses \(statusCounts); HAProxy check errors: \(errors.count); refusals: \(refusals.count); in flight at the end: \(inFlight.count)")
         #expect(startedPIDs.count >= 300)
         #expect(startedPIDs.allSatisfy { exitStatus[$0] != nil }, "checks without an EXIT line: \(startedPIDs.filter { exitStatus[$0] == nil }.prefix(5))")
         #expect(Set(statusCounts.keys).isSubset(of: ["0", "1"]), "\(statusCounts)")
@@ -485,15 +524,24 @@ struct EndToEndTests {
         #expect(!ldd.text.contains("libswift"), "\(ldd.text)")
         #expect(!stack.binary.hasPrefix(TestCluster.repository), "\(stack.binary) is inside the build tree")
         for node in [Node.primary, .standby] {
-            let configuration = TestStack.lines(of: stack.directory + "/xinetd-\(node.rawValue).conf")
-            #expect(configuration.contains { $0.contains("server") && $0.hasSuffix("= \(stack.binary)\n") }, "xinetd-\(node.rawValue).conf does not run \(stack.binary)")
+            if TestStack.supervisor == "xinetd" {
+                let configuration = TestStack.lines(of: stack.directory + "/xinetd-\(node.rawValue).conf")
+                #expect(configuration.contains { $0.contains("server") && $0.hasSuffix("= \(stack.binary)\n") }, "xinetd-\(node.rawValue).conf does not run \(stack.binary)")
+            } else {
+                // Every check the activator spawned ran the copy, as the check user.
+                let spawned = TestStack.lines(of: stack.directory + "/activator-\(node.rawValue).log").filter { $0.hasPrefix("Spawned ") }
+                #expect(!spawned.isEmpty && spawned.allSatisfy { $0.contains("--reuid=pgsqlchk") && $0.contains("-- \(stack.binary))") },
+                        "activator-\(node.rawValue).log: \(spawned.prefix(2))")
+            }
             let reply = tcpExchange(port: stack.checkPort(of: node), request: "OPTIONS / HTTP/1.0\r\n\r\n")
             let response = try #require(reply.flatMap { ParsedResponse($0) }, "no strict HTTP answer on the \(node) check port")
             #expect([200, 206].contains(response.status))
         }
     }
 
-    @Test("xinetd answers the listed HAProxy hosts only")
+    /// systemd-socket-activate has no equivalent of pgsqlchk.socket's
+    /// IPAddressAllow= (a cgroup filter that needs systemd as PID 1).
+    @Test("xinetd answers the listed HAProxy hosts only", .enabled(if: TestStack.supervisor == "xinetd"))
     func onlyFrom() throws {
         let (primary, _) = try #require(roles(), "the cluster needs one primary and one standby")
         let port = stack.checkPort(of: primary)

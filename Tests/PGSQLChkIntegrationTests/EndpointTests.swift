@@ -96,8 +96,8 @@ extension LiveServers {
         @Test("the agent protocol answers one line, with agent-send read as parameters", arguments: [
             ("", Node.primary, "ready up 100%\n"),
             ("lag=16MB\n", .standby, "ready up 100%\n"),
-            ("replication_state=streaming\n", .standby, "down#replication state not visible to the monitoring role (grant pg_monitor)\n"),
-            ("lag=lots\n", .standby, "down#agent-send: invalid lag \"lots\": expected bytes such as 1048576, 16MB or 1GB\n"),
+            ("replication_state=streaming\n", .standby, "down #replication state not visible to the monitoring role (grant pg_monitor)\n"),
+            ("lag=lots\n", .standby, "down #agent-send: invalid lag \"lots\": expected bytes such as 1048576, 16MB or 1GB\n"),
         ])
         func agent(sent: String, node: Node, reply: String) {
             let result = ask(sent, node: node, options: ["--agent"])

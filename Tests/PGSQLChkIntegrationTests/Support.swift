@@ -284,3 +284,65 @@ struct BackgroundProcess {
         return false
     }
 }
+
+extension TestStack {
+    /// What serves the check ports: `xinetd`, or `systemd` for
+    /// `systemd-socket-activate` (stack.sh's PGSQLCHK_SUPERVISOR).
+    static var supervisor: String { getenv("PGSQLCHK_SUPERVISOR").map { String(cString: $0) } ?? "xinetd" }
+
+    /// The drain file of `node`'s checks (both the HTTP check and the agent).
+    func maintenanceFile(of node: Node) -> String { "\(directory)/maintenance-\(node.rawValue)" }
+
+    /// One server's row of the stats CSV.
+    func statsRow(_ proxy: String, _ server: String) -> [String: String]? {
+        statsRows().first { $0["# pxname"] == proxy && $0["svname"] == server }
+    }
+
+    /// The reply to one command on HAProxy's admin socket (`show servers
+    /// state`, `disable agent b/s`), or nil when it cannot be reached.
+    @discardableResult
+    func adminCommand(_ command: String) -> String? {
+        let path = directory + "/haproxy.sock"
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        return String(decoding: sendAndReadToEnd(descriptor, command + "\n"), as: UTF8.self)
+    }
+
+    /// A server's fields from `show servers state` (srv_op_state,
+    /// srv_admin_state, srv_uweight, ...), keyed by the header's names.
+    func serverState(_ proxy: String, _ server: String) -> [String: String]? {
+        guard let reply = adminCommand("show servers state \(proxy)") else { return nil }
+        let lines = reply.split(separator: "\n")
+        guard let header = lines.first(where: { $0.hasPrefix("# be_id") })?.dropFirst(2).split(separator: " ").map(String.init) else { return nil }
+        for line in lines where !line.hasPrefix("#") {
+            let fields = line.split(separator: " ").map(String.init)
+            let row = Dictionary(zip(header, fields), uniquingKeysWith: { first, _ in first })
+            if row["be_name"] == proxy, row["srv_name"] == server { return row }
+        }
+        return nil
+    }
+}
+
+/// Sends `request` on a connected socket, then reads until the peer closes.
+func sendAndReadToEnd(_ descriptor: Int32, _ request: String) -> [UInt8] {
+    let bytes = Array(request.utf8)
+    _ = send(descriptor, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+    var reply: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        if count <= 0 { break }
+        reply += buffer[..<count]
+    }
+    return reply
+}
