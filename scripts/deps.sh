@@ -16,8 +16,9 @@ packages_for_group() {
     build) echo pkg-config libpq-dev gcc ;;
     # procps: pgrep/pkill for tests; python3: runs scripts/stall-proxy.py.
     cluster) echo postgresql procps python3 ;;
-    # curl: make demo shows each node's raw check answer.
-    e2e) echo xinetd haproxy curl ;;
+    # curl: make demo shows each node's raw check answer; systemd brings
+    # systemd-socket-activate, which the tests spawn checks with.
+    e2e) echo xinetd haproxy curl systemd ;;
     bench) echo hyperfine gcc ;;
     tools) echo strace tcpdump ;;
     *)

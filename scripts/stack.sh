@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# xinetd + HAProxy in front of the test cluster (scripts/cluster.sh), both
-# configured from the shipped samples xinetd/pgsqlchk and haproxy/haproxy.cfg
+# The check super-server + HAProxy in front of the test cluster
+# (scripts/cluster.sh), configured from the shipped samples (xinetd/pgsqlchk,
+# xinetd/pgsqlchk-agent or systemd/pgsqlchk.default, and haproxy/haproxy.cfg)
 # with test addresses, ports and paths substituted. Run as root.
 #
 #   stack.sh start | stop | status
@@ -11,9 +12,14 @@
 # into the run dir, so the checks run without the Swift toolchain),
 # PGSQLCHK_RW_PORT (5000), PGSQLCHK_RO_PORT (5001), PGSQLCHK_STATS_PORT (7000),
 # PGSQLCHK_PRIMARY_CHECK_PORT (23267), PGSQLCHK_STANDBY_CHECK_PORT (23268),
+# PGSQLCHK_PRIMARY_AGENT_PORT (23269), PGSQLCHK_STANDBY_AGENT_PORT (23270),
+# PGSQLCHK_SUPERVISOR (xinetd: one xinetd a node serving both services;
+# systemd: one `systemd-socket-activate --inetd -a` a port, as
+# systemd/pgsqlchk.socket with Accept=yes would),
 # PGSQLCHK_HAPROXY_MAXCONN (10: below the test cluster's CONNECTION LIMIT of
 # role app), PGSQLCHK_HAPROXY_INTER (the sample's `inter`, e.g. 100ms for
-# many checks). `start` writes $RUN/stack.env to source.
+# many checks). `start` writes $RUN/stack.env to source. Each node drains
+# while $RUN/stack/maintenance-NODE exists (NODE: primary, standby).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +32,9 @@ readonly RO_PORT=${PGSQLCHK_RO_PORT:-5001}
 readonly STATS_PORT=${PGSQLCHK_STATS_PORT:-7000}
 readonly PRIMARY_CHECK_PORT=${PGSQLCHK_PRIMARY_CHECK_PORT:-23267}
 readonly STANDBY_CHECK_PORT=${PGSQLCHK_STANDBY_CHECK_PORT:-23268}
+readonly PRIMARY_AGENT_PORT=${PGSQLCHK_PRIMARY_AGENT_PORT:-23269}
+readonly STANDBY_AGENT_PORT=${PGSQLCHK_STANDBY_AGENT_PORT:-23270}
+readonly SUPERVISOR=${PGSQLCHK_SUPERVISOR:-xinetd}
 readonly HAPROXY_MAXCONN=${PGSQLCHK_HAPROXY_MAXCONN:-10}
 readonly HAPROXY_INTER=${PGSQLCHK_HAPROXY_INTER:-}
 readonly SOURCE_BINARY=${PGSQLCHK_BINARY:-$REPOSITORY/.build/release/pgsqlchk}
@@ -44,7 +53,7 @@ die() {
 }
 
 usage() {
-  { echo usage:; sed -n '6,7p' "${BASH_SOURCE[0]}" | sed 's/^#//'; } >&2
+  { echo usage:; sed -n '7,8p' "${BASH_SOURCE[0]}" | sed 's/^#//'; } >&2
   exit 2
 }
 
@@ -87,32 +96,121 @@ render() {
   done
 }
 
-render_xinetd() {
-  local node=$1 db_port=$2 check_port=$3
-  # The sample's user, server_args' -U and the environment stay as shipped;
-  # a line per started and finished check lets the tests count them.
-  render "$REPOSITORY/xinetd/pgsqlchk" "$STACK/xinetd-$node.conf" \
-    "s|^(\s*port\s*=\s*)23267$|\1$check_port|" \
+# One service of a node, rendered from its sample: SAMPLE PORT is the
+# sample's port, LOG the name of the per-check log.
+render_xinetd_service() {
+  local sample=$1 sample_port=$2 output=$3 node=$4 db_port=$5 port=$6 log=$7
+  # The sample's user, server_args' -U and the environment stay as shipped
+  # but for the drain file; a line per started and finished check lets the
+  # tests count them.
+  render "$REPOSITORY/xinetd/$sample" "$output" \
+    "s|^(\s*port\s*=\s*)$sample_port$|\1$port|" \
     "s|^(\s*server\s*=\s*).*$|\1$BINARY|" \
     "s|^(\s*server_args\s*=.*)-h /var/run/postgresql -p 5432|\1-h $PGSQLCHK_SOCKET_DIR -p $db_port|" \
+    "s|^(\s*env\s*=.*PGSQLCHK_MAINTENANCE_FILE=)/etc/pgsqlchk/maintenance|\1$STACK/maintenance-$node|" \
     "s|^(\s*only_from\s*=\s*).*$|\1127.0.0.1|" \
-    "s|^(\s*log_type\s*=\s*).*$|\1FILE $STACK/xinetd-$node.log|" \
+    "s|^(\s*log_type\s*=\s*).*$|\1FILE $STACK/$log.log|" \
     "s|^(\s*log_on_success\s*=).*$|\1 PID EXIT DURATION|"
 }
 
+# Both services in one file, as one xinetd serves /etc/xinetd.d on a node.
+render_xinetd() {
+  local node=$1 db_port=$2 check_port=$3 agent_port=$4
+  render_xinetd_service pgsqlchk 23267 "$STACK/xinetd-$node.conf" "$node" "$db_port" "$check_port" "xinetd-$node"
+  render_xinetd_service pgsqlchk-agent 23269 "$STACK/xinetd-agent-$node.conf" "$node" "$db_port" "$agent_port" "xinetd-agent-$node"
+  cat "$STACK/xinetd-agent-$node.conf" >>"$STACK/xinetd-$node.conf"
+  rm "$STACK/xinetd-agent-$node.conf"
+}
+
 start_xinetd() {
-  local node=$1 check_port=$2 deadline
+  local node=$1 check_port=$2 agent_port=$3 deadline
   port_is_listening "$check_port" && die "port $check_port is in use (set PGSQLCHK_${node^^}_CHECK_PORT)"
+  port_is_listening "$agent_port" && die "port $agent_port is in use (set PGSQLCHK_${node^^}_AGENT_PORT)"
   # setsid keeps it out of the caller's process group, so that a test
   # runner's signals do not reach it; setsid may fork, so the daemon's own
   # pidfile, not $!, tells its pid.
   setsid xinetd -dontfork -f "$STACK/xinetd-$node.conf" -pidfile "$STACK/xinetd-$node.pid" \
     -filelog "$STACK/xinetd-$node.log" </dev/null >>"$STACK/xinetd-$node.out" 2>&1 &
   deadline=$((SECONDS + 5))
-  until port_is_listening "$check_port" && live_pid "$STACK/xinetd-$node.pid" xinetd >/dev/null; do
+  until port_is_listening "$check_port" && port_is_listening "$agent_port" &&
+    live_pid "$STACK/xinetd-$node.pid" xinetd >/dev/null; do
     ((SECONDS < deadline)) || die "xinetd for $node is not listening on $check_port" "$STACK/xinetd-$node.log"
     sleep 0.05
   done
+}
+
+# The environment systemd/pgsqlchk@.service gives a check, one -E argument a
+# variable: /etc/default/pgsqlchk (EnvironmentFile=) rendered from the
+# shipped sample as an admin would edit it (PGHOST and PGPORT uncommented,
+# the drain file added), then the unit's own Environment=PGPASSFILE with its
+# credential, and what User= sets.
+render_unit_defaults() {
+  local node=$1 db_port=$2
+  render "$REPOSITORY/systemd/pgsqlchk.default" "$STACK/default-$node" \
+    "s|^#(PGHOST=).*$|\1$PGSQLCHK_SOCKET_DIR|" \
+    "s|^#(PGPORT=).*$|\1$db_port|"
+  echo "PGSQLCHK_MAINTENANCE_FILE=$STACK/maintenance-$node" >>"$STACK/default-$node"
+}
+
+unit_environment() {
+  local node=$1 line
+  # EnvironmentFile= syntax: VARIABLE=value lines, comments and blanks skipped.
+  while IFS= read -r line; do
+    [[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && printf '%s\n' -E "$line"
+  done <"$STACK/default-$node"
+  # SetCredential=pgpass:# no /etc/pgsqlchk/pgpass, readable by the user only.
+  printf '%s\n' -E "PGPASSFILE=$STACK/credentials/pgpass"
+  printf '%s\n' -E "HOME=/nonexistent" -E "USER=$CHECK_USER" -E "LOGNAME=$CHECK_USER"
+}
+
+write_credential() {
+  install -d -m 700 -o "$CHECK_USER" -g "$CHECK_USER" "$STACK/credentials"
+  echo '# no /etc/pgsqlchk/pgpass' >"$STACK/credentials/pgpass"
+  chown "$CHECK_USER:$CHECK_USER" "$STACK/credentials/pgpass"
+  chmod 600 "$STACK/credentials/pgpass"
+}
+
+# One socket-activated service: systemd-socket-activate binds the port as
+# root (systemd does that for pgsqlchk.socket) and accepts every connection
+# itself (Accept=yes), spawning the check with the connection on stdin and
+# stdout (--inetd: StandardInput=socket, StandardOutput=socket); stderr
+# goes to its log, as the unit's to the journal. setpriv drops to the check
+# user (User=, NoNewPrivileges=yes) and execs the binary, which keeps the
+# spawned pid. Its log names every check: "Spawned ... as PID N." and
+# "Child N died with code C".
+start_activator() {
+  local node=$1 name=$2 port=$3 pid deadline environment
+  shift 3
+  port_is_listening "$port" && die "port $port is in use (see PGSQLCHK_*_CHECK_PORT and _AGENT_PORT)"
+  mapfile -t environment < <(unit_environment "$node")
+  setsid systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "${environment[@]}" \
+    setpriv --reuid="$CHECK_USER" --regid="$CHECK_USER" --clear-groups --no-new-privs -- "$BINARY" "$@" \
+    </dev/null >>"$STACK/activator-$name.log" 2>&1 &
+  # setsid may fork: the process that listens is the one to stop.
+  deadline=$((SECONDS + 5))
+  until pid=$(ss -Htlnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -n 1) && [[ -n $pid ]]; do
+    ((SECONDS < deadline)) || die "systemd-socket-activate ($name) is not listening on $port" "$STACK/activator-$name.log"
+    sleep 0.05
+  done
+  echo "${pid#pid=}" >"$STACK/activator-$name.pid"
+}
+
+# The check port and the agent port of one node, as the supervisor serves them.
+start_supervisor() {
+  local node=$1 db_port=$2 check_port=$3 agent_port=$4
+  case $SUPERVISOR in
+    xinetd)
+      render_xinetd "$node" "$db_port" "$check_port" "$agent_port"
+      start_xinetd "$node" "$check_port" "$agent_port"
+      ;;
+    systemd)
+      # systemd/pgsqlchk@.service runs the binary without arguments; the
+      # agent, as a pgsqlchk-agent@.service would, with --agent.
+      render_unit_defaults "$node" "$db_port"
+      start_activator "$node" "$node" "$check_port"
+      start_activator "$node" "agent-$node" "$agent_port" --agent
+      ;;
+  esac
 }
 
 render_haproxy() {
@@ -125,8 +223,10 @@ render_haproxy() {
     "s|^(\s*bind) :5001$|\1 127.0.0.1:$RO_PORT|" \
     "s|^(\s*bind) :7000$|\1 127.0.0.1:$STATS_PORT|" \
     "s| maxconn 80$| maxconn $HAPROXY_MAXCONN|" \
-    "/192\.0\.2\.21:5432/s|port 23267$|port $PRIMARY_CHECK_PORT|" \
-    "/192\.0\.2\.22:5432/s|port 23267$|port $STANDBY_CHECK_PORT|" \
+    "/192\.0\.2\.21:5432/s# port 23267( |$)# port $PRIMARY_CHECK_PORT\1#" \
+    "/192\.0\.2\.22:5432/s# port 23267( |$)# port $STANDBY_CHECK_PORT\1#" \
+    "/192\.0\.2\.21:5432/s| agent-port 23269 | agent-port $PRIMARY_AGENT_PORT |" \
+    "/192\.0\.2\.22:5432/s| agent-port 23269 | agent-port $STANDBY_AGENT_PORT |" \
     "s|192\.0\.2\.21:5432|127.0.0.1:$PGSQLCHK_PRIMARY_PORT|" \
     "s|192\.0\.2\.22:5432|127.0.0.1:$PGSQLCHK_STANDBY_PORT|" \
     "${intervals[@]}"
@@ -197,10 +297,19 @@ stop_haproxy() {
   rm -f "$STACK/haproxy.pid"
 }
 
+# Running, and not a zombie: a daemon that setsid left to PID 1 has exited
+# (its ports closed) long before this machine's PID 1 reaps it.
+is_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
 wait_gone() {
   local pid=$1 tries=100
-  while kill -0 "$pid" 2>/dev/null && ((tries-- > 0)); do sleep 0.05; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  while is_running "$pid" && ((tries-- > 0)); do sleep 0.05; done
+  if is_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 }
 
 write_stack_env() {
@@ -212,6 +321,10 @@ write_stack_env() {
     printf 'export PGSQLCHK_STATS_URL=%q\n' "http://127.0.0.1:$STATS_PORT/stats;csv"
     printf 'export PGSQLCHK_PRIMARY_CHECK_PORT=%q\n' "$PRIMARY_CHECK_PORT"
     printf 'export PGSQLCHK_STANDBY_CHECK_PORT=%q\n' "$STANDBY_CHECK_PORT"
+    printf 'export PGSQLCHK_PRIMARY_AGENT_PORT=%q\n' "$PRIMARY_AGENT_PORT"
+    printf 'export PGSQLCHK_STANDBY_AGENT_PORT=%q\n' "$STANDBY_AGENT_PORT"
+    printf 'export PGSQLCHK_SUPERVISOR=%q\n' "$SUPERVISOR"
+    printf 'export PGSQLCHK_HAPROXY_SOCKET=%q\n' "$STACK/haproxy.sock"
     printf 'export PGSQLCHK_STACK_BINARY=%q\n' "$BINARY"
     printf 'export PGSQLCHK_HAPROXY_LOG=%q\n' "$STACK/haproxy.log"
   } >"$RUN/stack.env"
@@ -219,6 +332,8 @@ write_stack_env() {
 
 cmd_start() {
   bash "$SCRIPT_DIR/deps.sh" e2e
+  [[ $SUPERVISOR == xinetd ]] || command -v systemd-socket-activate >/dev/null ||
+    die "no systemd-socket-activate: apt-get install systemd"
   load_cluster_env
   if live_pid "$STACK/haproxy.pid" haproxy >/dev/null; then
     echo "stack already running in $STACK"
@@ -231,18 +346,17 @@ cmd_start() {
   ensure_check_user
   install -d -m 755 "$STACK" "$STACK/bin"
   install -m 755 "$SOURCE_BINARY" "$BINARY"
+  [[ $SUPERVISOR == systemd ]] && write_credential
 
-  render_xinetd primary "$PGSQLCHK_PRIMARY_PORT" "$PRIMARY_CHECK_PORT"
-  render_xinetd standby "$PGSQLCHK_STANDBY_PORT" "$STANDBY_CHECK_PORT"
-  start_xinetd primary "$PRIMARY_CHECK_PORT"
-  start_xinetd standby "$STANDBY_CHECK_PORT"
+  start_supervisor primary "$PGSQLCHK_PRIMARY_PORT" "$PRIMARY_CHECK_PORT" "$PRIMARY_AGENT_PORT"
+  start_supervisor standby "$PGSQLCHK_STANDBY_PORT" "$STANDBY_CHECK_PORT" "$STANDBY_AGENT_PORT"
   render_haproxy
   start_haproxy
   write_stack_env
   trap - EXIT
 
   echo "stack up: ReadWrite 127.0.0.1:$RW_PORT, ReadOnly 127.0.0.1:$RO_PORT, stats http://127.0.0.1:$STATS_PORT/stats"
-  echo "checks: xinetd on :$PRIMARY_CHECK_PORT (primary) and :$STANDBY_CHECK_PORT (standby), running $BINARY as $CHECK_USER; settings: source $RUN/stack.env"
+  echo "checks: $SUPERVISOR on :$PRIMARY_CHECK_PORT (primary) and :$STANDBY_CHECK_PORT (standby), agents on :$PRIMARY_AGENT_PORT and :$STANDBY_AGENT_PORT, running $BINARY as $CHECK_USER; settings: source $RUN/stack.env"
 }
 
 cmd_restart_haproxy() {
@@ -256,11 +370,12 @@ cmd_restart_haproxy() {
 }
 
 cmd_stop() {
-  local node pid exe
+  local pidfile pid exe
   [[ -d $STACK ]] || { rm -f "$RUN/stack.env"; return 0; }
   stop_haproxy
-  for node in primary standby; do
-    if pid=$(live_pid "$STACK/xinetd-$node.pid" xinetd); then
+  # Whichever supervisor the stack was started with.
+  for pidfile in "$STACK"/xinetd-*.pid "$STACK"/activator-*.pid; do
+    if pid=$(live_pid "$pidfile" xinetd) || pid=$(live_pid "$pidfile" systemd-socket-activate); then
       kill -TERM "$pid" 2>/dev/null || true
       wait_gone "$pid"
     fi
@@ -275,15 +390,18 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local node pid state=0
-  for node in primary standby; do
-    if pid=$(live_pid "$STACK/xinetd-$node.pid" xinetd); then
-      echo "xinetd ($node checks): running, pid $pid"
+  local pidfile pid state=0 found=0
+  for pidfile in "$STACK"/xinetd-*.pid "$STACK"/activator-*.pid; do
+    [[ -f $pidfile ]] || continue
+    found=1
+    if pid=$(live_pid "$pidfile" xinetd) || pid=$(live_pid "$pidfile" systemd-socket-activate); then
+      echo "$(basename "$pidfile" .pid): running, pid $pid"
     else
-      echo "xinetd ($node checks): not running"
+      echo "$(basename "$pidfile" .pid): not running"
       state=3
     fi
   done
+  ((found)) || { echo "check supervisors: not running"; state=3; }
   if pid=$(live_pid "$STACK/haproxy.pid" haproxy); then
     echo "haproxy: running, pid $pid"
     server_states | sed 's/^/  /'
@@ -296,8 +414,10 @@ cmd_status() {
 
 main() {
   (($# == 1)) || usage
-  ((EUID == 0)) || die "run as root (xinetd switches to the $CHECK_USER user)"
+  ((EUID == 0)) || die "run as root (the checks run as the $CHECK_USER user)"
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
+  [[ $SUPERVISOR == xinetd || $SUPERVISOR == systemd ]] ||
+    die "PGSQLCHK_SUPERVISOR must be xinetd or systemd, not '$SUPERVISOR'"
   case "$1" in
     start) cmd_start ;;
     stop) cmd_stop ;;

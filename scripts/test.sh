@@ -27,3 +27,15 @@ bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$run_dir/stack.env"
 swift test --skip-build --filter EndToEndTests
+# Separate runs: in one, Swift Testing would run them beside each other, and
+# the failover above must not overlap the drain and agent tests.
+swift test --skip-build --filter HAProxyFeatureTests
+
+# The same end-to-end suite with every check spawned by systemd-socket-activate
+# --inetd --accept, as pgsqlchk.socket does. The failover above swapped the
+# roles; the suite finds them.
+bash scripts/stack.sh stop
+PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
+# shellcheck disable=SC1091 # written by stack.sh start
+. "$run_dir/stack.env"
+swift test --skip-build --filter EndToEndTests

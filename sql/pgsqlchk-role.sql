@@ -7,13 +7,14 @@
 -- No password either: pg_hba.conf lets it in by peer authentication over the
 -- unix socket, and only from the OS user that pg_ident.conf maps to it.
 --
--- CONNECTION LIMIT caps the slots the checks take; xinetd's `instances`
--- (xinetd/pgsqlchk) stays at or below it, so a check storm can never take
+-- CONNECTION LIMIT caps the slots the checks take: xinetd's `instances` for
+-- the HTTP check (10, xinetd/pgsqlchk) plus the agent's (4,
+-- xinetd/pgsqlchk-agent) stay at or below it, so a check storm can never take
 -- the slots that clients were promised (sql/app-connection-limit.sql).
 CREATE ROLE pgsqlchk
     LOGIN
     NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
-    CONNECTION LIMIT 10;
+    CONNECTION LIMIT 14;
 
 -- Even a mistaken grant later cannot make this role write or wait long.
 ALTER ROLE pgsqlchk SET default_transaction_read_only = on;
