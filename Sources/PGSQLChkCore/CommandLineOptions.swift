@@ -179,7 +179,7 @@ public enum CommandLineOptions {
           pgsqlchk [OPTION]...
 
         Run by a super-server (xinetd, systemd socket activation) per check connection,
-        or by hand; either way it writes the HTTP response HAProxy would receive.
+        or by hand, where it prints the HTTP response HAProxy would receive.
 
         Options:
           -t, --timeout=SECS       deadline for the whole check (default: \(Configuration.defaultTimeout))
@@ -212,12 +212,12 @@ public enum CommandLineOptions {
         PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options.
 
         Answers:
-          HTTP 200  exit 0   primary (/), or the endpoint's condition holds
-          HTTP 206  exit 1   standby (/)
-          HTTP 503  exit 2   role cannot be verified, or condition not met; the body says why
-          HTTP 404  exit 3   maintenance (the drain file exists)
-          HTTP 4xx  exit 4   the request was refused
-                    exit 64  usage error
+          HTTP 200      exit 0   primary (/), or the endpoint's condition holds
+          HTTP 206      exit 1   standby (/)
+          HTTP 503      exit 2   role cannot be verified, or condition not met; the body says why
+          HTTP 404      exit 3   maintenance (the drain file exists)
+          HTTP 400/405  exit 4   the request (or agent-send line) was refused
+                        exit 64  usage error
 
         """
 }
