@@ -12,6 +12,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/common.sh
+. "$SCRIPT_DIR/common.sh"
 readonly SCRIPT_DIR
 readonly RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
 readonly SOCK=$RUN/sock
@@ -23,20 +25,6 @@ readonly REPOSITORY=${SCRIPT_DIR%/scripts}
 # Of the 17 slots not reserved for superusers (max_connections 20, 3
 # reserved): 12 for app leaves 5 for the checks (role pgsqlchk).
 readonly APP_CONNECTION_LIMIT=12
-
-die() {
-  echo "cluster.sh: $1" >&2
-  if [[ -n ${2:-} && -s $2 ]]; then
-    echo "--- last lines of $2:" >&2
-    tail -n 20 "$2" >&2
-  fi
-  exit 1
-}
-
-usage() {
-  { echo usage:; sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^#//'; } >&2
-  exit 2
-}
 
 # Newest installed server, so the script keeps working on a Debian release
 # whose default PostgreSQL is not 15.
@@ -275,7 +263,7 @@ cmd_status() {
 }
 
 cmd_psql() {
-  (($# >= 1)) || usage
+  (($# >= 1)) || usage 5 8
   find_pg_bin
   local port
   port=$(node_port "$1")
@@ -284,7 +272,7 @@ cmd_psql() {
 }
 
 cmd_pg_ctl() {
-  (($# >= 2)) || usage
+  (($# >= 2)) || usage 5 8
   find_pg_bin
   local node=$1 log_args=()
   node_port "$node" >/dev/null
@@ -298,7 +286,7 @@ cmd_pg_ctl() {
 }
 
 cmd_rebuild_standby() {
-  (($# == 2)) || usage
+  (($# == 2)) || usage 5 8
   local node=$1 from=$2
   node_port "$node" >/dev/null
   node_port "$from" >/dev/null
@@ -312,7 +300,7 @@ cmd_rebuild_standby() {
 }
 
 main() {
-  (($# >= 1)) || usage
+  (($# >= 1)) || usage 5 8
   # Relative paths would break under as_postgres's cd, and stop removes $RUN.
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
   local command=$1
@@ -324,7 +312,7 @@ main() {
     psql) cmd_psql "$@" ;;
     pg_ctl) cmd_pg_ctl "$@" ;;
     rebuild-standby) cmd_rebuild_standby "$@" ;;
-    *) usage ;;
+    *) usage 5 8 ;;
   esac
 }
 

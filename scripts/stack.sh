@@ -23,6 +23,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/common.sh
+. "$SCRIPT_DIR/common.sh"
 readonly SCRIPT_DIR
 readonly REPOSITORY=${SCRIPT_DIR%/scripts}
 readonly RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
@@ -42,20 +44,6 @@ readonly SOURCE_BINARY=${PGSQLCHK_BINARY:-$REPOSITORY/.build/release/pgsqlchk}
 readonly CHECK_USER=pgsqlchk
 readonly BINARY=$STACK/bin/pgsqlchk
 readonly UP_WAIT_SECONDS=20
-
-die() {
-  echo "stack.sh: $1" >&2
-  if [[ -n ${2:-} && -s $2 ]]; then
-    echo "--- last lines of $2:" >&2
-    tail -n 20 "$2" >&2
-  fi
-  exit 1
-}
-
-usage() {
-  { echo usage:; sed -n '7,8p' "${BASH_SOURCE[0]}" | sed 's/^#//'; } >&2
-  exit 2
-}
 
 load_cluster_env() {
   [[ -f $RUN/env ]] || die "no cluster in $RUN: run scripts/cluster.sh start first"
@@ -413,7 +401,7 @@ cmd_status() {
 }
 
 main() {
-  (($# == 1)) || usage
+  (($# == 1)) || usage 7 8
   ((EUID == 0)) || die "run as root (the checks run as the $CHECK_USER user)"
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
   [[ $SUPERVISOR == xinetd || $SUPERVISOR == systemd ]] ||
@@ -423,7 +411,7 @@ main() {
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart-haproxy) cmd_restart_haproxy ;;
-    *) usage ;;
+    *) usage 7 8 ;;
   esac
 }
 

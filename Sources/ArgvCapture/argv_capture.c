@@ -9,6 +9,13 @@
 // CommandLine.cpp.o out of the archive. Should a future runtime need another
 // symbol from that object, the link fails with a duplicate definition, loudly.
 
+// Any libc header defines __GLIBC__ under glibc.
+#include <limits.h>
+
+#ifndef __GLIBC__
+#error "ArgvCapture relies on glibc passing argc and argv to .init_array functions"
+#endif
+
 static int captured_argc;
 static char **captured_argv;
 static char *no_arguments[] = { 0 };

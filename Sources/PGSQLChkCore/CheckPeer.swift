@@ -18,6 +18,7 @@ public struct CheckPeer: Sendable {
     public static let requestWait = Milliseconds(200)
     /// How long and how much we drain after answering, before closing.
     public static let drainWait = Milliseconds(200)
+    /// The most bytes drained after answering.
     public static let drainLimit = 65_536
 
     /// Whether stdin is a connected socket (the super-server case).

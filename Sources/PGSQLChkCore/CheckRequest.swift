@@ -1,6 +1,8 @@
 /// What a check asks: which question, with which limits, in which form.
 public struct CheckRequest: Equatable, Sendable {
+    /// The question: which role or condition to answer for.
     public var endpoint: Endpoint
+    /// The limits a standby must meet to count as serving.
     public var requirements: StandbyRequirements
     /// HEAD: the same status and headers, no body.
     public var omitsBody: Bool
@@ -51,6 +53,7 @@ public enum Endpoint: String, CaseIterable, Sendable {
         ("/status", .status),
     ]
 
+    /// The endpoint a request path names, aliases included; nil for any other path.
     public init?(path: String) {
         guard let match = Endpoint.paths.first(where: { $0.path == path }) else { return nil }
         self = match.endpoint
@@ -85,7 +88,9 @@ public struct StandbyRequirements: Equatable, Sendable {
 
 /// A request that cannot be answered as asked, with the 4xx status and reason.
 public struct RequestError: Error, Equatable, Sendable {
+    /// 400 or 405.
     public var status: HTTPStatus
+    /// One line saying what is wrong, quoting the peer's text printably.
     public var reason: String
 
     public init(_ status: HTTPStatus, _ reason: String) {
@@ -161,6 +166,8 @@ public enum ByteCount {
         ("tb", 1 << 40), ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("b", 1),
     ]
 
+    /// The byte count `text` spells, or nil: no sign, no fraction, no space
+    /// before the unit, and nothing that overflows.
     public static func parse(_ text: String) -> Int64? {
         let digits = text.prefix(while: \.isASCIIDigit)
         let unit = text.dropFirst(digits.count).lowercased()

@@ -80,7 +80,9 @@ public enum OutputFormat: String, CaseIterable, Sendable {
 
 /// One libpq connection keyword and its value (libpq: `PQconnectdbParams`).
 public struct ConnectionParameter: Equatable, Sendable {
+    /// The keyword as libpq spells it (`host`, `port`, `user`, `dbname`, ...).
     public var keyword: String
+    /// Its value, passed to libpq as given.
     public var value: String
 
     public init(keyword: String, value: String) {
@@ -91,6 +93,7 @@ public struct ConnectionParameter: Equatable, Sendable {
 
 /// A duration in whole milliseconds, the precision of `poll()`.
 public struct Milliseconds: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// The count of milliseconds.
     public var value: Int
 
     public init(_ value: Int) {

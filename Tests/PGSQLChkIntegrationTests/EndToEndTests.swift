@@ -17,15 +17,14 @@ struct TestStack {
     let haproxyLog: String
 
     static let current: TestStack? = {
-        func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
-        guard let directory = variable("PGSQLCHK_STACK_DIR"),
-              let readWritePort = variable("PGSQLCHK_RW_PORT"),
-              let readOnlyPort = variable("PGSQLCHK_RO_PORT"),
-              let statsPort = variable("PGSQLCHK_STATS_PORT"),
-              let primaryCheckPort = variable("PGSQLCHK_PRIMARY_CHECK_PORT"),
-              let standbyCheckPort = variable("PGSQLCHK_STANDBY_CHECK_PORT"),
-              let binary = variable("PGSQLCHK_STACK_BINARY"),
-              let haproxyLog = variable("PGSQLCHK_HAPROXY_LOG")
+        guard let directory = environmentVariable("PGSQLCHK_STACK_DIR"),
+              let readWritePort = environmentVariable("PGSQLCHK_RW_PORT"),
+              let readOnlyPort = environmentVariable("PGSQLCHK_RO_PORT"),
+              let statsPort = environmentVariable("PGSQLCHK_STATS_PORT"),
+              let primaryCheckPort = environmentVariable("PGSQLCHK_PRIMARY_CHECK_PORT"),
+              let standbyCheckPort = environmentVariable("PGSQLCHK_STANDBY_CHECK_PORT"),
+              let binary = environmentVariable("PGSQLCHK_STACK_BINARY"),
+              let haproxyLog = environmentVariable("PGSQLCHK_HAPROXY_LOG")
         else { return nil }
         return TestStack(directory: directory, readWritePort: readWritePort, readOnlyPort: readOnlyPort, statsPort: statsPort,
                          primaryCheckPort: primaryCheckPort, standbyCheckPort: standbyCheckPort, binary: binary, haproxyLog: haproxyLog)
@@ -292,7 +291,7 @@ struct EndToEndTests {
         try prepareWriteTable(on: primary)
         #expect(waitForStates(healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
 
-        let binary = (getenv("PGSQLCHK_PG_BIN").map { String(cString: $0) } ?? "/usr/lib/postgresql/15/bin") + "/psql"
+        let binary = (environmentVariable("PGSQLCHK_PG_BIN") ?? "/usr/lib/postgresql/15/bin") + "/psql"
         func run(_ port: String, _ sql: String) -> ChildResult {
             Child.run([binary, "-X", "-At", "-h", "127.0.0.1", "-p", port, "-U", "app", "-d", "postgres", "-c", sql], input: .null)
         }

@@ -11,11 +11,10 @@ struct TestCluster {
     let runDirectory: String
 
     static let current: TestCluster? = {
-        func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
-        guard let socketDirectory = variable("PGSQLCHK_SOCKET_DIR"),
-              let primaryPort = variable("PGSQLCHK_PRIMARY_PORT"),
-              let standbyPort = variable("PGSQLCHK_STANDBY_PORT"),
-              let runDirectory = variable("PGSQLCHK_RUN_DIR")
+        guard let socketDirectory = environmentVariable("PGSQLCHK_SOCKET_DIR"),
+              let primaryPort = environmentVariable("PGSQLCHK_PRIMARY_PORT"),
+              let standbyPort = environmentVariable("PGSQLCHK_STANDBY_PORT"),
+              let runDirectory = environmentVariable("PGSQLCHK_RUN_DIR")
         else { return nil }
         return TestCluster(socketDirectory: socketDirectory, primaryPort: primaryPort, standbyPort: standbyPort, runDirectory: runDirectory)
     }()
@@ -32,7 +31,7 @@ struct TestCluster {
     }()
 
     /// The binary under test: `PGSQLCHK_BINARY`, else the debug build.
-    static let binary: String = getenv("PGSQLCHK_BINARY").map { String(cString: $0) } ?? repository + "/.build/debug/pgsqlchk"
+    static let binary: String = environmentVariable("PGSQLCHK_BINARY") ?? repository + "/.build/debug/pgsqlchk"
 
     func port(of node: Node) -> String {
         node == .primary ? primaryPort : standbyPort
@@ -205,6 +204,11 @@ func cleanSignalAttributes() -> posix_spawnattr_t {
     return attributes
 }
 
+/// The value of environment variable `name`, if set.
+func environmentVariable(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
 func monotonicSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
@@ -288,7 +292,7 @@ struct BackgroundProcess {
 extension TestStack {
     /// What serves the check ports: `xinetd`, or `systemd` for
     /// `systemd-socket-activate` (stack.sh's PGSQLCHK_SUPERVISOR).
-    static var supervisor: String { getenv("PGSQLCHK_SUPERVISOR").map { String(cString: $0) } ?? "xinetd" }
+    static var supervisor: String { environmentVariable("PGSQLCHK_SUPERVISOR") ?? "xinetd" }
 
     /// The drain file of `node`'s checks (both the HTTP check and the agent).
     func maintenanceFile(of node: Node) -> String { "\(directory)/maintenance-\(node.rawValue)" }
