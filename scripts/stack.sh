@@ -218,6 +218,9 @@ render_haproxy() {
     "s|192\.0\.2\.21:5432|127.0.0.1:$PGSQLCHK_PRIMARY_PORT|" \
     "s|192\.0\.2\.22:5432|127.0.0.1:$PGSQLCHK_STANDBY_PORT|" \
     "${intervals[@]}"
+  # The sample as shipped must pass too, on a machine that knows none of its hosts.
+  haproxy -q -c -f "$REPOSITORY/haproxy/haproxy.cfg" >"$STACK/haproxy-check.log" 2>&1 ||
+    die "the shipped haproxy/haproxy.cfg is invalid" "$STACK/haproxy-check.log"
   ! grep -n '^[^#]*192\.0\.2\.' "$STACK/haproxy.cfg" || die "rendered haproxy.cfg still has placeholder addresses"
   haproxy -q -c -f "$STACK/haproxy.cfg" >"$STACK/haproxy-check.log" 2>&1 ||
     die "the rendered haproxy.cfg is invalid" "$STACK/haproxy-check.log"
