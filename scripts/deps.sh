@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Ensures the Debian packages that a kind of project task needs are installed.
 #
-#   scripts/deps.sh [build|cluster|e2e|bench|tools]...   (no group: all of them)
+#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools]...   (no group: all of them)
 #
 # Silent and instant when everything is present, so other scripts can call it
 # unconditionally. As root it installs what is missing; otherwise it prints the
 # command to run and exits 1.
 set -euo pipefail
 
-readonly ALL_GROUPS=(build cluster e2e bench tools)
+readonly ALL_GROUPS=(build cluster e2e units package bench tools)
 
 packages_for_group() {
   case "$1" in
@@ -19,6 +19,12 @@ packages_for_group() {
     # curl: make demo shows each node's raw check answer; systemd brings
     # systemd-socket-activate, which the tests spawn checks with.
     e2e) echo xinetd haproxy curl systemd ;;
+    # scripts/units-test.sh: systemd-analyze and systemd-socket-activate,
+    # curl as the client, strace to see what the hardened unit would block.
+    units) echo systemd curl python3 strace ;;
+    # scripts/package-test.sh: dpkg-shlibdeps (dpkg-dev), strip (binutils),
+    # man (man-db), lintian.
+    package) echo dpkg-dev binutils man-db lintian ;;
     bench) echo hyperfine gcc ;;
     tools) echo strace tcpdump ;;
     *)

@@ -59,18 +59,8 @@ package_state() {
 }
 
 require_tools() {
-  local pkg missing=()
   ((EUID == 0)) || { echo "package-test.sh: run as root (dpkg -i)" >&2; exit 2; }
-  bash scripts/deps.sh build
-  # dpkg-dev: dpkg-shlibdeps for make deb; binutils: strip; man-db: man.
-  for pkg in dpkg-dev binutils man-db lintian; do
-    is_installed "$pkg" || missing+=("$pkg")
-  done
-  if ((${#missing[@]})); then
-    echo "package-test.sh: installing ${missing[*]}" >&2
-    apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
-  fi
+  bash scripts/deps.sh build package
   : "${PGSQLCHK_SOCKET_DIR:?source the cluster env first (scripts/cluster.sh start)}"
   : "${PGSQLCHK_PRIMARY_PORT:?}" "${PGSQLCHK_STANDBY_PORT:?}"
   case "$(package_state)" in

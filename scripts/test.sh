@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 run_dir=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
 
-bash scripts/deps.sh build cluster e2e
+# Every Debian package the run needs, in one apt-get when some are missing.
+bash scripts/deps.sh build cluster e2e units package
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
 make --no-print-directory build

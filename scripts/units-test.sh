@@ -32,15 +32,7 @@ pass() { passed=$((passed + 1)); echo "ok   $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1"; }
 
 require_tools() {
-  local pkg missing=()
-  for pkg in systemd curl python3 strace; do
-    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
-  done
-  if ((${#missing[@]})); then
-    echo "units-test.sh: installing ${missing[*]}" >&2
-    apt-get update >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
-  fi
+  bash scripts/deps.sh units
   [[ -x $BINARY ]] || { echo "units-test.sh: no binary at $BINARY; run make build" >&2; exit 2; }
   : "${PGSQLCHK_SOCKET_DIR:?source the cluster env first (scripts/cluster.sh start)}"
   : "${PGSQLCHK_PRIMARY_PORT:?}" "${PGSQLCHK_STANDBY_PORT:?}"
