@@ -86,16 +86,59 @@ public struct StandbyRequirements: Equatable, Sendable {
     }
 }
 
-/// A request that cannot be answered as asked, with the 4xx status and reason.
-public struct RequestError: Error, Equatable, Sendable {
-    /// 400 or 405.
-    public var status: HTTPStatus
-    /// One line saying what is wrong, quoting the peer's text printably.
-    public var reason: String
+/// A request that cannot be answered as asked: a 4xx, never a database question.
+public enum RequestError: Error, Equatable, Sendable {
+    /// The path names no endpoint.
+    case unknownEndpoint(path: String)
+    /// A query parameter pgsqlchk does not know.
+    case unknownParameter(name: String)
+    /// A query parameter given more than once.
+    case repeatedParameter(name: String)
+    /// A parameter whose value does not parse; `expected` says what would.
+    case invalidValue(parameter: String, value: String, expected: String)
+    /// A method other than GET, HEAD and OPTIONS.
+    case methodNotAllowed(method: String)
+    /// A request line that is not `METHOD TARGET HTTP/1.x`.
+    case malformedRequestLine
+    /// A header line without a name and a colon.
+    case malformedHeader
+    /// Bytes outside ASCII.
+    case notASCII
+    /// The request line never ended.
+    case incompleteRequestLine
+    /// No end of the request head within ``CheckPeer/requestLimit`` bytes.
+    case headTooLarge
 
-    public init(_ status: HTTPStatus, _ reason: String) {
-        self.status = status
-        self.reason = reason
+    /// 405 for a method, 400 for everything else.
+    public var status: HTTPStatus {
+        if case .methodNotAllowed = self { return .methodNotAllowed }
+        return .badRequest
+    }
+
+    /// One line saying what is wrong, quoting the peer's text printably.
+    public var reason: String {
+        switch self {
+        case .unknownEndpoint(let path):
+            "unknown endpoint \(CheckRequest.printable(path)); try /, /primary, /replica, /read-only, /health or /status"
+        case .unknownParameter(let name):
+            "unknown parameter \(CheckRequest.printable(name)); try lag, replay_delay or replication_state"
+        case .repeatedParameter(let name):
+            "parameter \(CheckRequest.printable(name)) given twice"
+        case .invalidValue(let parameter, let value, let expected):
+            "invalid \(parameter) \(CheckRequest.printable(value)): \(expected)"
+        case .methodNotAllowed(let method):
+            "method \(CheckRequest.printable(method)) not allowed; use GET, HEAD or OPTIONS"
+        case .malformedRequestLine:
+            "malformed request line; expected e.g. GET /replica HTTP/1.1"
+        case .malformedHeader:
+            "malformed header line"
+        case .notASCII:
+            "request is not ASCII"
+        case .incompleteRequestLine:
+            "incomplete request line"
+        case .headTooLarge:
+            "request head too large"
+        }
     }
 }
 
@@ -109,7 +152,7 @@ extension CheckRequest {
         let pathEnd = target.firstIndex(where: { $0 == "?" || $0 == "#" }) ?? target.endIndex
         let path = String(target[..<pathEnd])
         guard let endpoint = Endpoint(path: path) else {
-            throw RequestError(.badRequest, "unknown endpoint \(printable(path)); try /, /primary, /replica, /read-only, /health or /status")
+            throw .unknownEndpoint(path: path)
         }
         var request = CheckRequest(endpoint: endpoint, requirements: defaults, wantsJSON: endpoint == .status)
         guard pathEnd < target.endIndex, target[pathEnd] == "?" else { return request }
@@ -118,7 +161,7 @@ extension CheckRequest {
             let name = pair.prefix { $0 != "=" }
             let value = String(pair.dropFirst(name.count + 1))
             guard !seen.contains(name) else {
-                throw RequestError(.badRequest, "parameter \(printable(String(name))) given twice")
+                throw .repeatedParameter(name: String(name))
             }
             seen.append(name)
             try request.requirements.apply(parameter: String(name), value: value)
@@ -140,21 +183,21 @@ extension StandbyRequirements {
         switch name {
         case "lag":
             guard let bytes = ByteCount.parse(value) else {
-                throw RequestError(.badRequest, "invalid lag \(CheckRequest.printable(value)): expected bytes such as 1048576, 16MB or 1GB")
+                throw .invalidValue(parameter: name, value: value, expected: "expected bytes such as 1048576, 16MB or 1GB")
             }
             maximumLagBytes = bytes
         case "replay_delay":
             guard let delay = Milliseconds(duration: value) else {
-                throw RequestError(.badRequest, "invalid replay_delay \(CheckRequest.printable(value)): expected a duration such as 30s, 500ms or 2min")
+                throw .invalidValue(parameter: name, value: value, expected: "expected a duration such as 30s, 500ms or 2min")
             }
             maximumReplayDelay = delay
         case "replication_state":
             guard value == "streaming" else {
-                throw RequestError(.badRequest, "invalid replication_state \(CheckRequest.printable(value)): only streaming is supported")
+                throw .invalidValue(parameter: name, value: value, expected: "only streaming is supported")
             }
             requiresStreaming = true
         default:
-            throw RequestError(.badRequest, "unknown parameter \(CheckRequest.printable(name)); try lag, replay_delay or replication_state")
+            throw .unknownParameter(name: name)
         }
     }
 }
@@ -222,20 +265,20 @@ public enum HTTPRequestParser {
     public static func parse(head: [UInt8], complete: Bool, fallback: CheckRequest) throws(RequestError) -> CheckRequest {
         guard !head.isEmpty else { return fallback }
         let defaults = fallback.requirements
-        guard head.allSatisfy({ $0 < 0x80 }) else { throw RequestError(.badRequest, "request is not ASCII") }
+        guard head.allSatisfy({ $0 < 0x80 }) else { throw .notASCII }
         // Split bytes, not Characters: CR LF is a single Character in Swift.
         let lines = head.split(separator: 10, omittingEmptySubsequences: false)
             .map { String(decoding: $0.last == 13 ? $0.dropLast() : $0, as: UTF8.self) }
         guard lines.count > 1 || complete else {
-            throw RequestError(.badRequest, head.count >= CheckPeer.requestLimit ? "request head too large" : "incomplete request line")
+            throw head.count >= CheckPeer.requestLimit ? .headTooLarge : .incompleteRequestLine
         }
         let requestLine = lines[0].split(separator: " ", omittingEmptySubsequences: false)
         guard requestLine.count == 3, requestLine[2] == "HTTP/1.1" || requestLine[2] == "HTTP/1.0" else {
-            throw RequestError(.badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1")
+            throw .malformedRequestLine
         }
         let method = requestLine[0]
         guard ["GET", "HEAD", "OPTIONS"].contains(method) else {
-            throw RequestError(.methodNotAllowed, "method \(CheckRequest.printable(String(method))) not allowed; use GET, HEAD or OPTIONS")
+            throw .methodNotAllowed(method: String(method))
         }
         let target = method == "OPTIONS" && requestLine[1] == "*" ? "/" : String(requestLine[1])
         var request = try CheckRequest.parse(target: target, defaults: defaults)
@@ -243,7 +286,7 @@ public enum HTTPRequestParser {
         for line in lines.dropFirst() {
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, !line[..<colon].contains(" ") else {
-                throw RequestError(.badRequest, "malformed header line")
+                throw .malformedHeader
             }
             if line[..<colon].lowercased() == "accept", line[line.index(after: colon)...].lowercased().containsText("application/json") {
                 request.wantsJSON = true

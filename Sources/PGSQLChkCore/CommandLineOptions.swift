@@ -9,12 +9,36 @@ public enum Invocation: Equatable, Sendable {
 }
 
 /// A command line or environment that cannot be run (exit status 64, `EX_USAGE`).
-public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// One lower-case line saying what is wrong.
-    public var description: String
+///
+/// `source` names where the value came from: `--port`, or a variable such
+/// as `PGSQLCHK_TIMEOUT`.
+public enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A flag pgsqlchk does not have.
+    case unknownOption(String)
+    /// A flag that needs a value came last.
+    case missingValue(option: String)
+    /// A switch such as `--agent` was given a value.
+    case unexpectedValue(option: String)
+    /// A word that is not an option.
+    case unexpectedArgument(String)
+    /// An empty value where one is needed.
+    case emptyValue(source: String)
+    /// A value outside what the option accepts; `accepted` says what would do.
+    case invalidValue(source: String, value: String, accepted: String)
+    /// An endpoint or standby limit that a request would refuse too.
+    case refusedRequest(source: String, RequestError)
 
-    public init(_ description: String) {
-        self.description = description
+    /// One lower-case line saying what is wrong.
+    public var description: String {
+        switch self {
+        case .unknownOption(let option): "unknown option \(option)"
+        case .missingValue(let option): "option --\(option) needs a value"
+        case .unexpectedValue(let option): "option --\(option) takes no value"
+        case .unexpectedArgument(let argument): "unexpected argument \"\(argument)\""
+        case .emptyValue(let source): "\(source) needs a non-empty value"
+        case .invalidValue(let source, let value, let accepted): "\(source) must be \(accepted), not \"\(value)\""
+        case .refusedRequest(let source, let error): "\(source): \(error.reason)"
+        }
     }
 }
 
@@ -26,7 +50,7 @@ public struct UsageError: Error, Equatable, Sendable, CustomStringConvertible {
 /// for super-servers where `env` is easier to edit than `server_args`.
 public enum CommandLineOptions {
     enum Setting: Equatable {
-        case connection(keyword: String)
+        case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayDelay
         case requireStreaming, agent
     }
@@ -43,10 +67,10 @@ public enum CommandLineOptions {
     }
 
     static let options: [Option] = [
-        Option(short: "h", long: "host", setting: .connection(keyword: "host"), variable: nil),
-        Option(short: "p", long: "port", setting: .connection(keyword: "port"), variable: nil),
-        Option(short: "U", long: "username", setting: .connection(keyword: "user"), variable: nil),
-        Option(short: "d", long: "dbname", setting: .connection(keyword: "dbname"), variable: nil),
+        Option(short: "h", long: "host", setting: .host, variable: nil),
+        Option(short: "p", long: "port", setting: .port, variable: nil),
+        Option(short: "U", long: "username", setting: .user, variable: nil),
+        Option(short: "d", long: "dbname", setting: .dbname, variable: nil),
         Option(short: "t", long: "timeout", setting: .timeout, variable: "PGSQLCHK_TIMEOUT"),
         Option(short: "e", long: "endpoint", setting: .endpoint, variable: nil),
         Option(short: "o", long: "output", setting: .output, variable: nil),
@@ -76,30 +100,30 @@ public enum CommandLineOptions {
                 let body = argument.dropFirst(2)
                 let name = body.prefix { $0 != "=" }
                 guard let known = options.first(where: { $0.long == name }) else {
-                    throw UsageError("unknown option --\(name)")
+                    throw .unknownOption("--\(name)")
                 }
                 option = known
                 if name.count < body.count { attached = body.dropFirst(name.count + 1) }
             case _ where argument.hasPrefix("-") && argument.count > 1:
                 let letter = argument[argument.index(after: argument.startIndex)]
                 guard let known = options.first(where: { $0.short == letter }) else {
-                    throw UsageError("unknown option -\(letter)")
+                    throw .unknownOption("-\(letter)")
                 }
                 option = known
                 let rest = argument.dropFirst(2)
                 if !rest.isEmpty { attached = rest }
             default:
-                throw UsageError("unexpected argument \"\(argument)\"")
+                throw .unexpectedArgument(argument)
             }
             let value: String
             if option.isSwitch {
-                guard attached == nil else { throw UsageError("option --\(option.long) takes no value") }
+                guard attached == nil else { throw .unexpectedValue(option: option.long) }
                 value = "1"
             } else if let attached {
                 value = String(attached)
             } else {
                 index += 1
-                guard index < arguments.count else { throw UsageError("option --\(option.long) needs a value") }
+                guard index < arguments.count else { throw .missingValue(option: option.long) }
                 value = arguments[index]
             }
             given.append((option, value, "--\(option.long)"))
@@ -126,39 +150,47 @@ public enum CommandLineOptions {
 
     private static func apply(_ option: Option, value: String, source: String, to configuration: inout Configuration) throws(UsageError) {
         switch option.setting {
-        case .connection(let keyword):
-            guard !value.isEmpty else { throw UsageError("\(source) needs a non-empty value") }
-            configuration.connectionParameters.removeAll { $0.keyword == keyword }
-            configuration.connectionParameters.append(ConnectionParameter(keyword: keyword, value: value))
+        case .host:
+            configuration.connection.host = try nonEmpty(value, source: source)
+        case .port:
+            configuration.connection.port = try nonEmpty(value, source: source)
+        case .user:
+            configuration.connection.user = try nonEmpty(value, source: source)
+        case .dbname:
+            configuration.connection.dbname = try nonEmpty(value, source: source)
         case .timeout:
             guard let timeout = Milliseconds(seconds: value), timeout.value > 0, timeout <= Configuration.maximumTimeout else {
-                throw UsageError("\(source) must be seconds between 0.001 and \(Configuration.maximumTimeout), not \"\(value)\"")
+                throw .invalidValue(source: source, value: value, accepted: "seconds between 0.001 and \(Configuration.maximumTimeout)")
             }
             configuration.timeout = timeout
         case .endpoint:
             do {
                 configuration.request = try CheckRequest.parse(target: value, defaults: configuration.requirements)
             } catch {
-                throw UsageError("\(source): \(error.reason)")
+                throw .refusedRequest(source: source, error)
             }
         case .output:
             guard let format = OutputFormat(rawValue: value) else {
-                throw UsageError("\(source) must be http, summary or json, not \"\(value)\"")
+                throw .invalidValue(source: source, value: value, accepted: "http, summary or json")
             }
             configuration.output = format
         case .maintenanceFile:
-            guard !value.isEmpty else { throw UsageError("\(source) needs a non-empty path") }
-            configuration.maintenanceFile = value
+            configuration.maintenanceFile = try nonEmpty(value, source: source)
         case .maximumLag:
             try applyLimit("lag", value: value, source: source, to: &configuration)
         case .maximumReplayDelay:
             try applyLimit("replay_delay", value: value, source: source, to: &configuration)
         case .requireStreaming:
-            guard value == "1" || value == "0" else { throw UsageError("\(source) must be 1 or 0, not \"\(value)\"") }
+            guard value == "1" || value == "0" else { throw .invalidValue(source: source, value: value, accepted: "1 or 0") }
             configuration.requirements.requiresStreaming = value == "1"
         case .agent:
             configuration.agent = true
         }
+    }
+
+    private static func nonEmpty(_ value: String, source: String) throws(UsageError) -> String {
+        guard !value.isEmpty else { throw .emptyValue(source: source) }
+        return value
     }
 
     /// Sets a standby limit through the same parser as a request's parameter,
@@ -167,7 +199,7 @@ public enum CommandLineOptions {
         do {
             try configuration.requirements.apply(parameter: parameter, value: value)
         } catch {
-            throw UsageError("\(source): \(error.reason)")
+            throw .refusedRequest(source: source, error)
         }
     }
 

@@ -1,9 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything one check needs to know before it starts.
-///
-/// Connection settings are kept as libpq keyword/value pairs in the order the
-/// user gave them. A setting the user did not give is absent, so libpq's own
-/// defaults, the `PG*` environment variables, `pg_service.conf` and `.pgpass`
-/// decide it, exactly as they would for `psql` or `pg_isready`.
 public struct Configuration: Equatable, Sendable {
     /// The default deadline for the whole check, connect to last byte written.
     ///
@@ -24,8 +23,8 @@ public struct Configuration: Equatable, Sendable {
     /// until the admin says otherwise.
     public static let defaultMaintenanceFile = "/etc/pgsqlchk/maintenance"
 
-    /// libpq connection keywords and values, in the order given.
-    public var connectionParameters: [ConnectionParameter]
+    /// What the command line says about the connection.
+    public var connection: ConnectionSettings
 
     /// The budget for the whole check.
     public var timeout: Milliseconds
@@ -48,23 +47,16 @@ public struct Configuration: Equatable, Sendable {
     /// Answer HAProxy's agent-check protocol instead of HTTP.
     public var agent: Bool
 
-    public init(connectionParameters: [ConnectionParameter] = [], timeout: Milliseconds = Configuration.defaultTimeout,
+    /// A configuration; every argument defaults to what an empty command line gives.
+    public init(connection: ConnectionSettings = ConnectionSettings(), timeout: Milliseconds = Configuration.defaultTimeout,
                 request: CheckRequest = CheckRequest(), maintenanceFile: String = Configuration.defaultMaintenanceFile,
                 output: OutputFormat = .http, agent: Bool = false) {
-        self.connectionParameters = connectionParameters
+        self.connection = connection
         self.timeout = timeout
         self.request = request
         self.maintenanceFile = maintenanceFile
         self.output = output
         self.agent = agent
-    }
-
-    /// The parameters handed to libpq: the user's, then the fallback name.
-    ///
-    /// `dbname` is expanded by libpq (`expand_dbname`), so it may carry a whole
-    /// conninfo string or URI, as with `psql -d` and `pg_isready -d`.
-    public var libpqParameters: [ConnectionParameter] {
-        connectionParameters + [ConnectionParameter(keyword: "fallback_application_name", value: Configuration.applicationName)]
     }
 }
 
@@ -78,16 +70,60 @@ public enum OutputFormat: String, CaseIterable, Sendable {
     case json
 }
 
-/// One libpq connection keyword and its value (libpq: `PQconnectdbParams`).
-public struct ConnectionParameter: Equatable, Sendable {
-    /// The keyword as libpq spells it (`host`, `port`, `user`, `dbname`, ...).
-    public var keyword: String
-    /// Its value, passed to libpq as given.
-    public var value: String
+/// The connection settings given on the command line (`-h -p -U -d`).
+///
+/// A setting left out stays nil and is never sent, so libpq's own defaults,
+/// the `PG*` environment variables, `pg_service.conf` and `.pgpass` decide it,
+/// exactly as they would for `psql` or `pg_isready`.
+public struct ConnectionSettings: Equatable, Sendable {
+    /// `-h`: host name, address or socket directory (libpq: `host`).
+    public var host: String?
+    /// `-p`: port (libpq: `port`).
+    public var port: String?
+    /// `-U`: the role to log in as (libpq: `user`).
+    public var user: String?
+    /// `-d`: a database name, or a whole conninfo string or URI (libpq:
+    /// `dbname`, expanded).
+    public var dbname: String?
 
-    public init(keyword: String, value: String) {
-        self.keyword = keyword
-        self.value = value
+    /// Settings with the given values; nil leaves one to libpq.
+    public init(host: String? = nil, port: String? = nil, user: String? = nil, dbname: String? = nil) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.dbname = dbname
+    }
+
+    /// The libpq keyword/value pairs, in psql's order: `dbname` comes after
+    /// `host`, `port` and `user`, so a conninfo string given with `-d`
+    /// overrides them, as it does for `psql -d`. Then the fallback name.
+    /// (libpq: `PQconnectdbParams` with `expand_dbname`.)
+    public func withLibpqParameters<Result>(_ body: (UnsafePointer<UnsafePointer<CChar>?>, UnsafePointer<UnsafePointer<CChar>?>) -> Result) -> Result {
+        // Plain buffers, filled in line, rather than arrays: this runs once per
+        // check, and each new generic array type costs run-time type metadata.
+        let capacity = 6
+        let keywords = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: capacity)
+        let values = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: capacity)
+        var count = 0
+        defer {
+            for index in 0..<count { free(UnsafeMutableRawPointer(mutating: values[index])) }
+            keywords.deallocate()
+            values.deallocate()
+        }
+        func add(_ keyword: StaticString, _ value: String?) {
+            guard let value else { return }
+            keywords[count] = UnsafeRawPointer(keyword.utf8Start).assumingMemoryBound(to: CChar.self)
+            values[count] = UnsafePointer(strdup(value))
+            count += 1
+        }
+        add("host", host)
+        add("port", port)
+        add("user", user)
+        add("dbname", dbname)
+        add("fallback_application_name", Configuration.applicationName)
+        keywords[count] = nil
+        values[count] = nil
+        return body(keywords, values)
     }
 }
 

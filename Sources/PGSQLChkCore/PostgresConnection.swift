@@ -21,38 +21,16 @@ public struct PostgresConnection: ~Copyable {
         PQfinish(connection)
     }
 
-    /// Opens a connection with `parameters`, logging in before `deadline`.
+    /// Opens a connection with `settings`, logging in before `deadline`.
     ///
     /// (libpq: `PQconnectStartParams` with `expand_dbname`, then `PQconnectPoll`.)
-    public static func connect(_ parameters: [ConnectionParameter], before deadline: Deadline) throws(ProbeFailure) -> PostgresConnection {
-        guard let raw = startConnecting(parameters) else {
+    public static func connect(_ settings: ConnectionSettings, before deadline: Deadline) throws(ProbeFailure) -> PostgresConnection {
+        guard let raw = settings.withLibpqParameters({ PQconnectStartParams($0, $1, 1) }) else {
             throw .misconfigured(detail: "libpq could not allocate a connection")
         }
         let connection = PostgresConnection(owning: raw)
         try connection.finishConnecting(before: deadline)
         return connection
-    }
-
-    private static func startConnecting(_ parameters: [ConnectionParameter]) -> OpaquePointer? {
-        // Plain buffers rather than arrays of optional pointers: this runs once
-        // per check, and each new generic array type costs run-time metadata.
-        let keywords = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: parameters.count + 1)
-        let values = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: parameters.count + 1)
-        defer {
-            for index in 0..<parameters.count {
-                free(UnsafeMutablePointer(mutating: keywords[index]))
-                free(UnsafeMutablePointer(mutating: values[index]))
-            }
-            keywords.deallocate()
-            values.deallocate()
-        }
-        for (index, parameter) in parameters.enumerated() {
-            keywords[index] = UnsafePointer(strdup(parameter.keyword))
-            values[index] = UnsafePointer(strdup(parameter.value))
-        }
-        keywords[parameters.count] = nil
-        values[parameters.count] = nil
-        return PQconnectStartParams(keywords, values, 1)
     }
 
     private func finishConnecting(before deadline: Deadline) throws(ProbeFailure) {

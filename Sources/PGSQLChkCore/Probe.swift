@@ -184,7 +184,7 @@ public enum RoleProbe {
     /// Connects with `configuration`, asks what `depth` needs and closes, all before `deadline`.
     public static func run(_ configuration: Configuration, depth: ProbeDepth, before deadline: Deadline) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
-            let connection = try PostgresConnection.connect(configuration.libpqParameters, before: deadline)
+            let connection = try PostgresConnection.connect(configuration.connection, before: deadline)
             switch depth {
             case .role:
                 let row = try connection.firstRow(of: roleQuery, before: deadline)

@@ -18,34 +18,45 @@ struct CommandLineOptionsTests {
     @Test("no options leave every connection setting to libpq and use the default deadline")
     func defaults() throws {
         let configuration = try check([])
-        #expect(configuration.connectionParameters.isEmpty)
+        #expect(configuration.connection == ConnectionSettings())
         #expect(configuration.timeout == Configuration.defaultTimeout)
-        #expect(configuration.libpqParameters == [ConnectionParameter(keyword: "fallback_application_name", value: "pgsqlchk")])
     }
 
-    @Test("psql-style flags map to libpq keywords in every spelling", arguments: [
-        (["-h", "/run/postgresql"], "host", "/run/postgresql"),
-        (["-h/run/postgresql"], "host", "/run/postgresql"),
-        (["--host=/run/postgresql"], "host", "/run/postgresql"),
-        (["--host", "db1"], "host", "db1"),
-        (["-p", "5433"], "port", "5433"),
-        (["--port=5433"], "port", "5433"),
-        (["-U", "monitor"], "user", "monitor"),
-        (["--username=monitor"], "user", "monitor"),
-        (["-d", "service=node1"], "dbname", "service=node1"),
-        (["--dbname=postgresql://monitor@db1/postgres"], "dbname", "postgresql://monitor@db1/postgres"),
+    @Test("psql-style flags set the connection in every spelling", arguments: [
+        (["-h", "/run/postgresql"], ConnectionSettings(host: "/run/postgresql")),
+        (["-h/run/postgresql"], ConnectionSettings(host: "/run/postgresql")),
+        (["--host=/run/postgresql"], ConnectionSettings(host: "/run/postgresql")),
+        (["--host", "db1"], ConnectionSettings(host: "db1")),
+        (["-p", "5433"], ConnectionSettings(port: "5433")),
+        (["--port=5433"], ConnectionSettings(port: "5433")),
+        (["-U", "monitor"], ConnectionSettings(user: "monitor")),
+        (["--username=monitor"], ConnectionSettings(user: "monitor")),
+        (["-d", "service=node1"], ConnectionSettings(dbname: "service=node1")),
+        (["--dbname=postgresql://monitor@db1/postgres"], ConnectionSettings(dbname: "postgresql://monitor@db1/postgres")),
+        (["-p", "5432", "-U", "a", "-p", "5433"], ConnectionSettings(port: "5433", user: "a")),
     ])
-    func connectionFlags(arguments: [String], keyword: String, value: String) throws {
-        #expect(try check(arguments).connectionParameters == [ConnectionParameter(keyword: keyword, value: value)])
+    func connectionFlags(arguments: [String], connection: ConnectionSettings) throws {
+        #expect(try check(arguments).connection == connection)
     }
 
-    @Test("a repeated flag keeps its last value, once")
-    func repeatedFlag() throws {
-        let configuration = try check(["-p", "5432", "-U", "a", "-p", "5433"])
-        #expect(configuration.connectionParameters == [
-            ConnectionParameter(keyword: "user", value: "a"),
-            ConnectionParameter(keyword: "port", value: "5433"),
-        ])
+    @Test("libpq gets psql's keyword order, dbname after host, port and user, then the fallback name", arguments: [
+        (ConnectionSettings(), ["fallback_application_name=pgsqlchk"]),
+        (ConnectionSettings(host: "h", port: "1", user: "u", dbname: "host=x"),
+         ["host=h", "port=1", "user=u", "dbname=host=x", "fallback_application_name=pgsqlchk"]),
+        (ConnectionSettings(user: "u", dbname: "d"), ["user=u", "dbname=d", "fallback_application_name=pgsqlchk"]),
+    ])
+    func libpqOrder(connection: ConnectionSettings, pairs: [String]) {
+        let passed = connection.withLibpqParameters { keywords, values in
+            var pairs: [String] = []
+            var index = 0
+            while let keyword = keywords[index], let value = values[index] {
+                pairs.append(String(cString: keyword) + "=" + String(cString: value))
+                index += 1
+            }
+            #expect(values[index] == nil)
+            return pairs
+        }
+        #expect(passed == pairs)
     }
 
     @Test("the deadline takes decimal seconds from the flag, else from the environment", arguments: [
@@ -82,12 +93,13 @@ struct CommandLineOptionsTests {
         (["-t", "3601"], "--timeout must be seconds between 0.001 and 3600, not \"3601\""),
     ])
     func usageErrors(arguments: [String], message: String) {
-        #expect(throws: UsageError(message)) { try parse(arguments) }
+        let error = #expect(throws: UsageError.self) { try parse(arguments) }
+        #expect(error?.description == message)
     }
 
     @Test("a bad deadline in the environment is an error, not silently the default")
     func badEnvironmentTimeout() {
-        #expect(throws: UsageError("PGSQLCHK_TIMEOUT must be seconds between 0.001 and 3600, not \"soon\"")) {
+        #expect(throws: UsageError.invalidValue(source: "PGSQLCHK_TIMEOUT", value: "soon", accepted: "seconds between 0.001 and 3600")) {
             try parse([], environment: ["PGSQLCHK_TIMEOUT": "soon"])
         }
     }
@@ -154,10 +166,11 @@ struct CommandLineOptionsTests {
         (["-e", "/slave"], [:], "--endpoint: unknown endpoint \"/slave\"; try /, /primary, /replica, /read-only, /health or /status"),
         (["-o", "yaml"], [:], "--output must be http, summary or json, not \"yaml\""),
         (["--agent=1"], [:], "option --agent takes no value"),
-        (["-m", ""], [:], "--maintenance-file needs a non-empty path"),
+        (["-m", ""], [:], "--maintenance-file needs a non-empty value"),
     ] as [([String], [String: String], String)])
     func badLimits(arguments: [String], environment: [String: String], message: String) {
-        #expect(throws: UsageError(message)) { try parse(arguments, environment: environment) }
+        let error = #expect(throws: UsageError.self) { try parse(arguments, environment: environment) }
+        #expect(error?.description == message)
     }
 }
 

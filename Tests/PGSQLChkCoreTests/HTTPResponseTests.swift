@@ -29,7 +29,7 @@ struct HTTPResponseTests {
         let json = String(decoding: HTTPResponse.render(Verdict(unavailable: "x"), json: true), as: UTF8.self)
         #expect(json.contains("Content-Type: application/json\r\n"))
         #expect(json.hasSuffix("\r\n\r\n" + StatusDocument.json(of: Verdict(unavailable: "x")) + "\n"))
-        let refused = String(decoding: HTTPResponse.render(Verdict(refusing: RequestError(.methodNotAllowed, "no"))), as: UTF8.self)
+        let refused = String(decoding: HTTPResponse.render(Verdict(refusing: .methodNotAllowed(method: "PUT"))), as: UTF8.self)
         #expect(refused.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"))
         #expect(refused.contains("Allow: GET, HEAD, OPTIONS\r\n"))
     }

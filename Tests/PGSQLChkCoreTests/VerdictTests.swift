@@ -87,7 +87,8 @@ struct VerdictTests {
 
     @Test("a refused request keeps its 4xx status and reason, exit status 4")
     func refusal() {
-        #expect(Verdict(refusing: RequestError(.methodNotAllowed, "no")) == Verdict(status: .methodNotAllowed, body: "no", exitStatus: .refused))
+        let refusal = RequestError.methodNotAllowed(method: "PUT")
+        #expect(Verdict(refusing: refusal) == Verdict(status: .methodNotAllowed, body: refusal.reason, exitStatus: .refused))
         #expect(ExitCode.refused.rawValue == 4)
     }
 }
