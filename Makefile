@@ -15,10 +15,13 @@ VERSION      := $(shell sed -n 's/^public let pgsqlchkVersion = "\(.*\)"/\1/p' S
 #   LazyLibm target defines every libm function the runtime references, so
 #   libm.so.6 is dropped (it cost 600,000 instructions of symbol lookups);
 # - LINK_DIR/pkgconfig/libpq.pc: libpq's flags without the system -L that
-#   SwiftPM would otherwise put ahead of LINK_DIR.
+#   SwiftPM would otherwise put ahead of LINK_DIR;
+# - --disable-local-rpath: no RUNPATH $ORIGIN, which made the loader look for
+#   each of libpq's 24 libraries in the binary's directory first (31 failed
+#   lookups a check instead of 11).
 LINK_DIR      := $(CURDIR)/.build-link
 LINK_FILES    := $(LINK_DIR)/libstdc++.a $(LINK_DIR)/libm.so $(LINK_DIR)/pkgconfig/libpq.pc
-RELEASE_FLAGS := -c release --static-swift-stdlib --pkg-config-path $(LINK_DIR)/pkgconfig \
+RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath --pkg-config-path $(LINK_DIR)/pkgconfig \
 	-Xswiftc -L$(LINK_DIR) \
 	-Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
 	-Xswiftc -Xclang-linker -Xswiftc -no-pie
