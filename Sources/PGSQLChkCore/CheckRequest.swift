@@ -21,8 +21,14 @@ extension CheckRequest {
     /// Whether answering needs more than the role: a JSON document, or a
     /// standby limit on an endpoint that checks standby limits.
     public var depth: ProbeDepth {
-        let checksLimits = [.role, .replica, .readOnly].contains(endpoint) && requirements != StandbyRequirements()
-        return wantsJSON || endpoint == .status || checksLimits ? .replication : .role
+        switch endpoint {
+        case .status:
+            return .replication
+        case .role, .replica, .readOnly:
+            return wantsJSON || requirements != StandbyRequirements() ? .replication : .role
+        case .primary, .health:
+            return wantsJSON ? .replication : .role
+        }
     }
 }
 

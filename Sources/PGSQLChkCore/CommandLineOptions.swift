@@ -85,11 +85,44 @@ public enum CommandLineOptions {
     ///
     /// - Parameter environment: looks up one environment variable.
     public static func parse(_ arguments: [String], environment: (String) -> String?) throws(UsageError) -> Invocation {
-        var given: [(option: Option, value: String, source: String)] = []
+        // Two passes over argv rather than a list of what it gave: this runs
+        // once per check, and a new generic array type costs run-time metadata.
+        var given: UInt32 = 0
+        if let information = try forEachFlag(in: arguments, { index, _ in given |= 1 << index }) {
+            return information
+        }
+        var configuration = Configuration()
+        for (index, option) in options.enumerated() where given & (1 << index) == 0 {
+            // An empty value is unset, as a commented-out line would be.
+            if let variable = option.variable, let value = environment(variable), !value.isEmpty {
+                try apply(option, value: value, source: variable, to: &configuration)
+            }
+        }
+        // The endpoint's own parameters must win over --max-lag and friends,
+        // whatever the order on the command line.
+        var endpoint: String?
+        _ = try forEachFlag(in: arguments) { index, value throws(UsageError) in
+            let option = options[index]
+            if option.setting == .endpoint {
+                endpoint = value
+            } else {
+                try apply(option, value: value, source: "--\(option.long)", to: &configuration)
+            }
+        }
+        if let endpoint, let option = options.first(where: { $0.setting == .endpoint }) {
+            try apply(option, value: endpoint, source: "--\(option.long)", to: &configuration)
+        }
+        return .check(configuration)
+    }
+
+    /// Calls `body` with the index in ``options`` and the value of each flag
+    /// in `arguments`, in order; returns `.help` or `.version` at once when
+    /// one of those is asked for.
+    private static func forEachFlag(in arguments: [String], _ body: (Int, String) throws(UsageError) -> Void) throws(UsageError) -> Invocation? {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
-            let option: Option
+            let found: Int
             var attached: Substring?
             switch argument {
             case "-?", "--help":
@@ -97,24 +130,25 @@ public enum CommandLineOptions {
             case "-V", "--version":
                 return .version
             case _ where argument.hasPrefix("--") && argument.count > 2:
-                let body = argument.dropFirst(2)
-                let name = body.prefix { $0 != "=" }
-                guard let known = options.first(where: { $0.long == name }) else {
+                let flag = argument.dropFirst(2)
+                let name = flag.prefix { $0 != "=" }
+                guard let known = options.firstIndex(where: { $0.long == name }) else {
                     throw .unknownOption("--\(name)")
                 }
-                option = known
-                if name.count < body.count { attached = body.dropFirst(name.count + 1) }
+                found = known
+                if name.count < flag.count { attached = flag.dropFirst(name.count + 1) }
             case _ where argument.hasPrefix("-") && argument.count > 1:
                 let letter = argument[argument.index(after: argument.startIndex)]
-                guard let known = options.first(where: { $0.short == letter }) else {
+                guard let known = options.firstIndex(where: { $0.short == letter }) else {
                     throw .unknownOption("-\(letter)")
                 }
-                option = known
+                found = known
                 let rest = argument.dropFirst(2)
                 if !rest.isEmpty { attached = rest }
             default:
                 throw .unexpectedArgument(argument)
             }
+            let option = options[found]
             let value: String
             if option.isSwitch {
                 guard attached == nil else { throw .unexpectedValue(option: option.long) }
@@ -126,26 +160,10 @@ public enum CommandLineOptions {
                 guard index < arguments.count else { throw .missingValue(option: option.long) }
                 value = arguments[index]
             }
-            given.append((option, value, "--\(option.long)"))
+            try body(found, value)
             index += 1
         }
-
-        var configuration = Configuration()
-        for option in options where !given.contains(where: { $0.option.long == option.long }) {
-            // An empty value is unset, as a commented-out line would be.
-            if let variable = option.variable, let value = environment(variable), !value.isEmpty {
-                try apply(option, value: value, source: variable, to: &configuration)
-            }
-        }
-        // The endpoint's own parameters must win over --max-lag and friends,
-        // whatever the order on the command line.
-        for (option, value, source) in given where option.setting != .endpoint {
-            try apply(option, value: value, source: source, to: &configuration)
-        }
-        if let endpoint = given.last(where: { $0.option.setting == .endpoint }) {
-            try apply(endpoint.option, value: endpoint.value, source: endpoint.source, to: &configuration)
-        }
-        return .check(configuration)
+        return nil
     }
 
     private static func apply(_ option: Option, value: String, source: String, to configuration: inout Configuration) throws(UsageError) {
