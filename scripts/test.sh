@@ -2,7 +2,9 @@
 # The whole test suite, against real servers that this script starts and
 # always stops: unit tests; the release binary against a primary and a
 # streaming standby; the systemd units and the Debian package; then xinetd and
-# HAProxy in front of both nodes, failover last since it changes the cluster.
+# HAProxy in front of both nodes (whose failover test changes the cluster, so
+# these come after everything that expects the original roles), the drain and
+# agent tests, and the end-to-end suite again under socket activation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

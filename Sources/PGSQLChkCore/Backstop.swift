@@ -10,10 +10,13 @@ import CBackstop
 /// peer never receives two answers.
 public enum Backstop {
     /// Arms the timer to write `bytes` and exit with `exitStatus` when
-    /// `deadline` passes. (C: `sigaction`, `setitimer`.)
-    public static func arm(at deadline: Deadline, answering bytes: [UInt8], exitStatus: Int32) {
-        _ = bytes.withUnsafeBufferPointer { buffer in
-            pgsqlchk_backstop_arm(buffer.baseAddress, buffer.count, exitStatus, deadline.remaining().value)
+    /// `deadline` passes; false when the system refused (the poll loops then
+    /// still keep the deadline wherever libpq lets them wait).
+    /// (C: `sigaction`, `setitimer`.)
+    @discardableResult
+    public static func arm(at deadline: Deadline, answering bytes: [UInt8], exitStatus: Int32) -> Bool {
+        bytes.withUnsafeBufferPointer { buffer in
+            pgsqlchk_backstop_arm(buffer.baseAddress, buffer.count, exitStatus, deadline.remaining().value) == 0
         }
     }
 

@@ -259,7 +259,8 @@ public enum CommandLineOptions {
         Connection options left out fall back to libpq: PGHOST, PGPORT, PGUSER,
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
         Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
-        PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options.
+        PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options;
+        an empty one counts as unset.
 
         Answers:
           HTTP 200      exit 0   primary (/), or the endpoint's condition holds

@@ -26,7 +26,7 @@ public enum HealthCheckCommand {
         do {
             invocation = try CommandLineOptions.parse(arguments, environment: environment)
         } catch {
-            return refuse(error.description, to: peer, diagnostics: diagnostics)
+            return refuse(error.description, to: peer, agent: arguments.contains("--agent") || arguments.contains("-a"), diagnostics: diagnostics)
         }
 
         switch invocation {
@@ -35,7 +35,7 @@ public enum HealthCheckCommand {
         case .version where !peer.isSocket:
             return writeToTerminal("pgsqlchk \(pgsqlchkVersion)\n")
         case .help, .version:
-            return refuse("--help and --version are for terminals, not check connections", to: peer, diagnostics: diagnostics)
+            return refuse("--help and --version are for terminals, not check connections", to: peer, agent: false, diagnostics: diagnostics)
         case .check(let configuration):
             let deadline = Deadline(after: configuration.timeout, from: start)
             // The probe gives up a little early, so that its own timeout answer,
@@ -46,15 +46,17 @@ public enum HealthCheckCommand {
         }
     }
 
-    /// Reports a usage error: by hand as text, to a check peer as a 503, so a
-    /// broken `server_args` shows up in HAProxy as a clear reason.
-    private static func refuse(_ problem: String, to peer: CheckPeer, diagnostics: Diagnostics) -> Int32 {
+    /// Reports a usage error: by hand as text; to a check peer as a 503, or
+    /// as `down #reason` on the agent's port, so a broken `server_args` shows
+    /// up in HAProxy with a clear reason.
+    private static func refuse(_ problem: String, to peer: CheckPeer, agent: Bool, diagnostics: Diagnostics) -> Int32 {
         diagnostics.report(problem)
         if !peer.isSocket {
             diagnostics.report("try \"pgsqlchk --help\" for more information")
         } else {
             let verdict = Verdict(status: .serviceUnavailable, body: "invalid pgsqlchk options", exitStatus: .usage)
-            send(HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
+            let answer = agent ? AgentReply.line(for: verdict, requirements: StandbyRequirements()) : nil
+            send(answer.map { Array($0.utf8) } ?? HTTPResponse.render(verdict), to: peer, diagnostics: diagnostics)
         }
         return ExitCode.usage.rawValue
     }
@@ -68,7 +70,7 @@ public enum HealthCheckCommand {
     }
 
     private static func writeToTerminal(_ text: String) -> Int32 {
-        CheckPeer().write(Array(text.utf8)) == nil ? 0 : 1
+        (CheckPeer().write(Array(text.utf8)) == nil ? ExitCode.success : .outputFailed).rawValue
     }
 }
 
@@ -82,7 +84,7 @@ struct Check {
 
     /// The HTTP check: read the request, probe, answer.
     func answerHTTP() -> Int32 {
-        Backstop.arm(at: deadline, answering: HTTPResponse.render(Verdict(unavailable: ProbeFailure.backstopTimeout.reason)),
+        armBackstop(at: deadline, answering: HTTPResponse.render(Verdict(unavailable: ProbeFailure.backstopTimeout.reason)),
                      exitStatus: ExitCode.unavailable.rawValue)
         let head = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isHTTPHeadComplete)
         let request: CheckRequest
@@ -107,7 +109,7 @@ struct Check {
 
     /// The agent check: read the optional `agent-send` line, probe, reply.
     func answerAgent() -> Int32 {
-        Backstop.arm(at: deadline, answering: Array(AgentReply.line(for: Verdict(unavailable: ProbeFailure.backstopTimeout.reason),
+        armBackstop(at: deadline, answering: Array(AgentReply.line(for: Verdict(unavailable: ProbeFailure.backstopTimeout.reason),
                                                                       requirements: configuration.requirements).utf8),
                      exitStatus: ExitCode.unavailable.rawValue)
         let sent = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isLineComplete)
@@ -123,6 +125,12 @@ struct Check {
         let verdict = Verdict(for: request, outcome: probe(request.depth), maintenance: maintenance)
         HealthCheckCommand.send(Array(AgentReply.line(for: verdict, requirements: requirements).utf8), to: peer, diagnostics: diagnostics)
         return verdict.exitStatus.rawValue
+    }
+
+    private func armBackstop(at deadline: Deadline, answering bytes: [UInt8], exitStatus: Int32) {
+        if !Backstop.arm(at: deadline, answering: bytes, exitStatus: exitStatus) {
+            diagnostics.report("could not arm the deadline's backstop: \(String(cString: strerror(errno)))")
+        }
     }
 
     private func probe(_ depth: ProbeDepth) -> Result<NodeState, ProbeFailure> {

@@ -157,12 +157,16 @@ public enum RoleProbe {
     /// at zero (`now()` is the statement's start, so a message that arrives
     /// during it, or a primary whose clock runs ahead, gives a negative age)
     /// by CASE, not GREATEST, which would turn an unknown (NULL) age into 0.
+    /// Positions and lag are a standby's only: a promoted node keeps its last
+    /// received and replayed positions, which no longer mean anything.
     public static let replicationQuery = """
         SELECT s.in_recovery,
           CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END,
-          s.received, s.replayed,
+          CASE WHEN s.in_recovery THEN s.received END,
+          CASE WHEN s.in_recovery THEN s.replayed END,
           CASE WHEN NOT s.in_recovery THEN pg_catalog.pg_current_wal_lsn() END,
-          CASE WHEN s.received IS NOT NULL THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END,
+          CASE WHEN s.in_recovery AND s.received IS NOT NULL AND s.replayed IS NOT NULL
+               THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END,
           CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
                WHEN s.received <= s.replayed THEN 0
                WHEN s.replay_age < 0 THEN 0

@@ -139,4 +139,6 @@ public enum ExitCode: Int32, Sendable {
     case refused = 4
     /// A bad command line or environment (`EX_USAGE` from sysexits.h).
     case usage = 64
+    /// `--help` or `--version` could not be written (`EX_IOERR`).
+    case outputFailed = 74
 }

@@ -70,7 +70,7 @@ struct CommandLineOptionsTests {
         #expect(try check(arguments, environment: environment).timeout == Milliseconds(milliseconds))
     }
 
-    @Test("help and version win over everything else", arguments: [
+    @Test("help and version win over every later flag and every value", arguments: [
         (["-?"], Invocation.help),
         (["--help", "--bogus"], Invocation.help),
         (["-V"], Invocation.version),
@@ -137,6 +137,11 @@ struct CommandLineOptionsTests {
         #expect(try check(["-e", "/replica?lag=2MB", "-l", "16MB"]).requirements.maximumLagBytes == 2 << 20)
         #expect(try check(["-l", "16MB", "-e", "/replica?replication_state=streaming"]).requirements
             == StandbyRequirements(maximumLagBytes: 16 << 20, requiresStreaming: true))
+    }
+
+    @Test("every option fits the parser's one-bit-per-option record of what argv gave")
+    func optionCount() {
+        #expect(CommandLineOptions.options.count <= UInt32.bitWidth)
     }
 
     @Test("an empty environment value counts as unset, as a commented-out line would")

@@ -193,10 +193,9 @@ struct HAProxyFeatureTests {
         #expect(lowered.reached)
         #expect(stack.statsRow("pg_readonly_standbys", server)?["status"] == "UP")
 
-        // 2. Past the limit the agent answers `down#reason`, which HAProxy
-        // 2.6 does not parse: a description must start a word of its own
-        // (`down #reason`). It logs "agent reports an error" and the lagging
-        // standby stays UP at its last weight.
+        // 2. Past the limit the agent answers `down #reason` (HAProxy 2.6
+        // ignores `down#reason`: the description must start a word of its
+        // own), and the lagging standby leaves the pool.
         let bytesPerRow = max(1, lag / 300_000)
         let pastLimit = try produceLag(rows: Int((limit - lag) / bytesPerRow * 5 / 4))
         #expect(pastLimit > limit)
