@@ -41,16 +41,18 @@ public struct Verdict: Equatable, Sendable {
 
     /// The answer to `request` given what the probe found.
     public init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, maintenance: Bool) {
-        let state: NodeState
         switch outcome {
         case .failure(let failure):
             self.init(unavailable: failure.reason)
-            self.maintenance = maintenance
-            if maintenance, request.endpoint.honoursMaintenance { self.becomeMaintenance() }
-            return
-        case .success(let found):
-            state = found
+        case .success(let state):
+            self.init(for: request, state: state)
         }
+        self.maintenance = maintenance
+        if maintenance, request.endpoint.honoursMaintenance { becomeMaintenance() }
+    }
+
+    /// The answer to `request` from a node that answered, before the drain file.
+    private init(for request: CheckRequest, state: NodeState) {
         let unmet = state.inRecovery ? request.requirements.unmet(by: state) : nil
         switch (request.endpoint, state.inRecovery) {
         case (.role, false), (.readOnly, false), (.primary, false):
@@ -69,8 +71,6 @@ public struct Verdict: Equatable, Sendable {
             self.init(status: .ok, body: state.role, exitStatus: .success)
         }
         self.state = state
-        self.maintenance = maintenance
-        if maintenance, request.endpoint.honoursMaintenance { self.becomeMaintenance() }
     }
 
     /// A 503 with `reason` as its body.
