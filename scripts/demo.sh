@@ -27,10 +27,7 @@ trap 'exit 130' INT TERM
 # The real psql binary: Debian's /usr/bin/psql is a Perl wrapper.
 sql_through() { "$PGSQLCHK_PG_BIN/psql" -X -At -h 127.0.0.1 -p "$1" -U app -d postgres -c "$2" 2>&1; }
 check_answer() { curl -s -i --max-time 3 "http://127.0.0.1:$1$2" | tr -d '\r' | sed -n '1p;$p' | paste -sd ' ' -; }
-servers() {
-  curl -s --max-time 3 "$PGSQLCHK_STATS_URL" |
-    awk -F, 'NR > 1 && $2 != "FRONTEND" && $2 != "BACKEND" { printf "  %-24s %-4s %s\n", $1, $2, $18 }'
-}
+servers() { bash scripts/stack.sh servers | awk '{ server = $1; $1 = ""; printf "  %-34s%s\n", server, $0 }'; }
 node_of_port() { [[ $1 == "$PGSQLCHK_PRIMARY_PORT" ]] && echo "node1 (port $1)" || echo "node2 (port $1)"; }
 
 : >"$LOG"

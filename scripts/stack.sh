@@ -6,6 +6,7 @@
 #
 #   stack.sh start | stop | status
 #   stack.sh restart-haproxy     re-render and restart HAProxy only
+#   stack.sh servers             HAProxy's view: "proxy/server STATUS" lines
 #
 # Needs a running cluster: sources ${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}/env.
 # Environment (defaults): PGSQLCHK_BINARY (.build/release/pgsqlchk, copied
@@ -404,7 +405,7 @@ cmd_status() {
 }
 
 main() {
-  (($# == 1)) || usage 7 8
+  (($# == 1)) || usage 7 9
   ((EUID == 0)) || die "run as root (the checks run as the $CHECK_USER user)"
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
   [[ $SUPERVISOR == xinetd || $SUPERVISOR == systemd ]] ||
@@ -414,7 +415,8 @@ main() {
     stop) cmd_stop ;;
     status) cmd_status ;;
     restart-haproxy) cmd_restart_haproxy ;;
-    *) usage 7 8 ;;
+    servers) server_states ;;
+    *) usage 7 9 ;;
   esac
 }
 
