@@ -268,14 +268,15 @@ public enum HTTPRequestParser {
     /// the classic role check), so plain TCP probes keep working. Anything else
     /// must be one HTTP/1.x request line (`GET`, `HEAD` or `OPTIONS`), then
     /// well-formed header lines.
-    public static func parse(head: [UInt8], complete: Bool, fallback: CheckRequest) throws(RequestError) -> CheckRequest {
+    public static func parse(head: [UInt8], fallback: CheckRequest) throws(RequestError) -> CheckRequest {
         guard !head.isEmpty else { return fallback }
         let defaults = fallback.requirements
         guard head.allSatisfy({ $0 < 0x80 }) else { throw .notASCII }
         // Split bytes, not Characters: CR LF is a single Character in Swift.
         let lines = head.split(separator: 10, omittingEmptySubsequences: false)
             .map { String(decoding: $0.last == 13 ? $0.dropLast() : $0, as: UTF8.self) }
-        guard lines.count > 1 || complete else {
+        // No line end at all: the peer stopped, or sent more than we read.
+        guard lines.count > 1 else {
             throw head.count >= CheckPeer.requestLimit ? .headTooLarge : .incompleteRequestLine
         }
         let requestLine = lines[0].split(separator: " ", omittingEmptySubsequences: false)

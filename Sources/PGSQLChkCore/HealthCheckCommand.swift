@@ -89,7 +89,7 @@ struct Check {
         let head = peer.readRequest(before: probeDeadline, isComplete: RequestEnd.isHTTPHeadComplete)
         let request: CheckRequest
         do {
-            request = try HTTPRequestParser.parse(head: head, complete: RequestEnd.isHTTPHeadComplete(head), fallback: configuration.request)
+            request = try HTTPRequestParser.parse(head: head, fallback: configuration.request)
         } catch {
             diagnostics.report("refused request: \(error.reason)")
             let verdict = Verdict(refusing: error)

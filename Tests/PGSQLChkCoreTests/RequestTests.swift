@@ -67,13 +67,13 @@ struct CheckRequestTests {
 struct HTTPRequestParserTests {
     static let fallback = CheckRequest(endpoint: .replica, requirements: StandbyRequirements(maximumLagBytes: 42))
 
-    private func parse(_ text: String, complete: Bool = true) throws(RequestError) -> CheckRequest {
-        try HTTPRequestParser.parse(head: Array(text.utf8), complete: complete, fallback: Self.fallback)
+    private func parse(_ text: String) throws(RequestError) -> CheckRequest {
+        try HTTPRequestParser.parse(head: Array(text.utf8), fallback: Self.fallback)
     }
 
     @Test("no request at all is the command line's question")
     func empty() throws {
-        #expect(try parse("", complete: false) == Self.fallback)
+        #expect(try parse("") == Self.fallback)
     }
 
     @Test("HAProxy's, curl's and hand-typed requests parse", arguments: [
@@ -103,7 +103,7 @@ struct HTTPRequestParserTests {
         ("GET /nope HTTP/1.1\r\n\r\n", .badRequest, "unknown endpoint \"/nope\"; try /, /primary, /replica, /read-only, /health or /status"),
     ])
     func malformed(text: String, status: HTTPStatus, reason: String) {
-        let error = #expect(throws: RequestError.self) { try parse(text, complete: false) }
+        let error = #expect(throws: RequestError.self) { try parse(text) }
         #expect(error?.status == status)
         #expect(error?.reason == reason)
     }
@@ -112,7 +112,7 @@ struct HTTPRequestParserTests {
     func oversized() {
         let head = Array(repeating: UInt8(ascii: "A"), count: CheckPeer.requestLimit)
         #expect(throws: RequestError.headTooLarge) {
-            try HTTPRequestParser.parse(head: head, complete: false, fallback: Self.fallback)
+            try HTTPRequestParser.parse(head: head, fallback: Self.fallback)
         }
     }
 }
