@@ -7,17 +7,17 @@
 /// towards the maximum, `drain` while the maintenance file exists,
 /// `down #reason` when the node cannot serve (HAProxy 2.6 reads the reason
 /// only when `#` starts a word of its own: `down#reason` is ignored, measured).
-/// `ready` and `up` are repeated on every healthy answer so that removing the drain file, or a recovered node,
-/// restores the server without an admin in HAProxy.
-public enum AgentReply {
+/// `ready` and `up` are repeated on every healthy answer so that removing the
+/// drain file, or a recovered node, restores the server without an admin in HAProxy.
+enum AgentReply {
     /// The smallest weight a standby within its lag limit keeps, so that it
     /// still takes some reads while it catches up.
-    public static let minimumWeightPercent: Int64 = 10
+    static let minimumWeightPercent: Int64 = 10
 
     /// The reply line (with its newline) to `verdict`, the answer `/read-only`
     /// gives: 200 is `ready up` with the weight, 404 (maintenance) `drain`,
     /// anything else `down #` and the reason.
-    public static func line(for verdict: Verdict, requirements: StandbyRequirements) -> String {
+    static func line(for verdict: Verdict, requirements: StandbyRequirements) -> String {
         switch (verdict.status, verdict.state) {
         case (.ok, let state?):
             "ready up \(weightPercent(of: state, requirements: requirements))%\n"
@@ -29,23 +29,15 @@ public enum AgentReply {
     }
 
     /// The reply to an `agent-send` line that does not parse.
-    public static func line(refusing error: RequestError) -> String {
+    static func line(refusing error: RequestError) -> String {
         "down #agent-send: \(error.reason)\n"
     }
 
     /// 100% for a primary, or a standby with no lag limit; otherwise falling
     /// linearly from 100% at no lag to ``minimumWeightPercent`` at the limit.
-    public static func weightPercent(of state: NodeState, requirements: StandbyRequirements) -> Int64 {
+    static func weightPercent(of state: NodeState, requirements: StandbyRequirements) -> Int64 {
         guard state.inRecovery, let maximum = requirements.maximumLagBytes, maximum > 0, let lag = state.lagBytes else { return 100 }
         let span = 100 - minimumWeightPercent
         return max(minimumWeightPercent, 100 - span * min(lag, maximum) / maximum)
-    }
-
-    /// Reads an `agent-send` line as a query string (`lag=16MB&replication_state=streaming`)
-    /// on top of `defaults`; an empty line keeps the defaults.
-    public static func requirements(fromAgentSend bytes: [UInt8], defaults: StandbyRequirements) throws(RequestError) -> StandbyRequirements {
-        let line = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        guard !line.isEmpty else { return defaults }
-        return try CheckRequest.parse(target: "/replica?" + line, defaults: defaults).requirements
     }
 }

@@ -1,33 +1,46 @@
+import CBackstop
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The other end of the check: HAProxy over a socket, or an admin at a terminal.
+/// What the peer sent before the check stopped reading, and why it stopped.
+struct ReceivedRequest: Equatable, Sendable {
+    enum End: Equatable, Sendable {
+        /// The dialect's end of a request arrived.
+        case complete
+        /// The peer closed its side (or the read failed) first.
+        case peerClosed
+        /// ``CheckPeer/requestLimit`` bytes arrived without an end.
+        case limitReached
+        /// The time allowed for waiting ran out first.
+        case waitEnded
+    }
+
+    var bytes: [UInt8]
+    var end: End
+}
+
+/// The check connection a super-server hands over as stdin and stdout.
 ///
-/// A super-server hands the accepted connection over as stdin and stdout. The
-/// peer has usually sent its request before we run; if we closed the socket
+/// The peer has usually sent its request before we run; if we closed the socket
 /// with that request unread, the kernel would answer with a reset instead of a
 /// normal close, and HAProxy 2.2+ reports such checks as socket errors. So the
 /// request is read (bounded in bytes and time) before the answer is written,
 /// the answer goes out in one `write()`, and the rest is drained after
-/// `shutdown(SHUT_WR)`. A terminal or a file gets the answer and nothing is read.
-public struct CheckPeer: Sendable {
+/// `shutdown(SHUT_WR)`.
+enum CheckPeer {
     /// The most of a request head we read; HAProxy's check request is under 100 bytes.
-    public static let requestLimit = 8_192
-    /// How long we wait for a request that has not arrived yet.
-    public static let requestWait = Milliseconds(200)
+    static let requestLimit = 8_192
     /// How long and how much we drain after answering, before closing.
-    public static let drainWait = Milliseconds(200)
+    static let drainWait = Milliseconds(200)
     /// The most bytes drained after answering.
-    public static let drainLimit = 65_536
+    static let drainLimit = 65_536
 
-    /// Whether stdin is a connected socket (the super-server case).
-    public let isSocket: Bool
-
-    /// Looks at stdin. (C: `fstat`.)
-    public init(input: Int32 = STDIN_FILENO) {
+    /// Whether stdin is a connected socket: a check connection, not an admin's
+    /// terminal, pipe or file. (C: `fstat`.)
+    static func isServing() -> Bool {
         var status = stat()
-        isSocket = fstat(input, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK
+        return fstat(STDIN_FILENO, &status) == 0 && (status.st_mode & S_IFMT) == S_IFSOCK
     }
 
     /// Points stderr at /dev/null when it is the check's own socket (xinetd
@@ -38,9 +51,9 @@ public struct CheckPeer: Sendable {
     /// any such line would land in front of the HTTP answer. systemd's
     /// `StandardError=journal` is another socket and is left alone.
     /// (C: `fstat`, `dup2`.)
-    public func silenceSharedStandardError() {
+    static func silenceSharedStandardError() {
         var output = stat(), error = stat()
-        guard isSocket, fstat(STDOUT_FILENO, &output) == 0, fstat(STDERR_FILENO, &error) == 0,
+        guard fstat(STDOUT_FILENO, &output) == 0, fstat(STDERR_FILENO, &error) == 0,
               output.st_dev == error.st_dev, output.st_ino == error.st_ino
         else { return }
         let null = open("/dev/null", O_WRONLY)
@@ -51,25 +64,26 @@ public struct CheckPeer: Sendable {
 
     /// Reads what the peer sent, up to the end of its request.
     ///
-    /// Returns as soon as `isComplete` holds (a blank line ends an HTTP head, a
-    /// newline an `agent-send` line), the peer stops sending, ``requestLimit``
-    /// bytes were read, or ``requestWait`` (capped by `deadline`) passed.
-    /// Never waits when stdin is not a socket.
-    public func readRequest(before deadline: Deadline, isComplete: ([UInt8]) -> Bool) -> [UInt8] {
-        guard isSocket else { return [] }
-        let stop = Deadline(after: deadline.remaining(atMost: Self.requestWait))
+    /// Returns as soon as `isComplete` holds, the peer stops sending,
+    /// ``requestLimit`` bytes were read, or `stop` passes.
+    static func readRequest(before stop: Deadline, isComplete: ([UInt8]) -> Bool) -> ReceivedRequest {
         var head: [UInt8] = []
-        while head.count < Self.requestLimit, !isComplete(head) {
-            guard let chunk = Self.read(from: STDIN_FILENO, upTo: Self.requestLimit - head.count, before: stop) else { break }
-            head += chunk
+        while true {
+            if isComplete(head) { return ReceivedRequest(bytes: head, end: .complete) }
+            if head.count >= requestLimit { return ReceivedRequest(bytes: head, end: .limitReached) }
+            switch read(upTo: requestLimit - head.count, before: stop) {
+            case .bytes(let chunk): head += chunk
+            case .closed: return ReceivedRequest(bytes: head, end: .peerClosed)
+            case .timedOut: return ReceivedRequest(bytes: head, end: .waitEnded)
+            }
         }
-        return head
     }
 
-    /// Writes the whole answer in one call, retrying only what a signal interrupted.
+    /// Writes the whole answer to stdout in one call, retrying only what a
+    /// signal interrupted.
     ///
     /// Returns the `errno` of a failed write (EPIPE when the peer has gone), or nil.
-    public func write(_ bytes: [UInt8]) -> Int32? {
+    static func write(_ bytes: [UInt8]) -> Int32? {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
@@ -86,53 +100,32 @@ public struct CheckPeer: Sendable {
 
     /// Ends the connection with a normal close: FIN after the answer, then reads
     /// whatever the peer still sends (bounded) so that no unread byte turns the
-    /// close into a reset.
-    public func finish() {
-        guard isSocket else { return }
-        shutdown(STDOUT_FILENO, Int32(SHUT_WR))
-        let stop = Deadline(after: Self.drainWait)
-        var drained = 0
-        while drained < Self.drainLimit,
-              let chunk = Self.read(from: STDIN_FILENO, upTo: 4_096, before: stop) {
-            drained += chunk.count
-        }
+    /// close into a reset. The same C function serves the backstop.
+    static func finish() {
+        pgsqlchk_finish_connection(drainWait.value, drainLimit)
     }
 
-    /// One `read()` after `poll()`; nil at end of input, on error or when `stop` passes.
-    private static func read(from descriptor: Int32, upTo count: Int, before stop: Deadline) -> [UInt8]? {
-        while case .ready = stop.wait(for: Int16(POLLIN), on: descriptor) {
-            var buffer = [UInt8](repeating: 0, count: count)
-            let received = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, count) }
-            if received < 0, errno == EINTR { continue }
-            guard received > 0 else { return nil }
-            return Array(buffer[..<received])
-        }
-        return nil
+    private enum Chunk {
+        case bytes([UInt8])
+        case closed
+        case timedOut
     }
-}
 
-/// Where a peer's request ends.
-public enum RequestEnd {
-    /// Whether `bytes` hold a whole HTTP request head: a blank line (CRLF CRLF,
-    /// or bare LF LF from hand-typed requests) has arrived.
-    public static func isHTTPHeadComplete(_ bytes: [UInt8]) -> Bool {
-        let carriageReturn: UInt8 = 13, lineFeed: UInt8 = 10
-        var previousLineFeed = false
-        for byte in bytes where byte != carriageReturn {
-            if byte == lineFeed {
-                if previousLineFeed { return true }
-                previousLineFeed = true
-            } else {
-                previousLineFeed = false
+    /// One `read()` after `poll()`.
+    private static func read(upTo count: Int, before stop: Deadline) -> Chunk {
+        while true {
+            switch stop.wait(for: Int16(POLLIN), on: STDIN_FILENO) {
+            case .timedOut:
+                return .timedOut
+            case .failed:
+                return .closed
+            case .ready:
+                var buffer = [UInt8](repeating: 0, count: count)
+                let received = buffer.withUnsafeMutableBytes { Glibc.read(STDIN_FILENO, $0.baseAddress, count) }
+                if received < 0, errno == EINTR { continue }
+                guard received > 0 else { return .closed }
+                return .bytes(Array(buffer[..<received]))
             }
         }
-        return false
-    }
-}
-
-extension RequestEnd {
-    /// Whether `bytes` hold a whole `agent-send` line.
-    public static func isLineComplete(_ bytes: [UInt8]) -> Bool {
-        bytes.contains(10)
     }
 }

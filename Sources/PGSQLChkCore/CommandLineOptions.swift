@@ -1,5 +1,5 @@
 /// What the command line asks for.
-public enum Invocation: Equatable, Sendable {
+enum Invocation: Equatable, Sendable {
     /// Check the node and answer.
     case check(Configuration)
     /// Print the help text.
@@ -12,7 +12,7 @@ public enum Invocation: Equatable, Sendable {
 ///
 /// `source` names where the value came from: `--port`, or a variable such
 /// as `PGSQLCHK_TIMEOUT`.
-public enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
+enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A flag pgsqlchk does not have.
     case unknownOption(String)
     /// A flag that needs a value came last.
@@ -29,7 +29,7 @@ public enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
     case refusedRequest(source: String, RequestError)
 
     /// One lower-case line saying what is wrong.
-    public var description: String {
+    var description: String {
         switch self {
         case .unknownOption(let option): "unknown option \(option)"
         case .missingValue(let option): "option --\(option) needs a value"
@@ -48,7 +48,7 @@ public enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
 /// (`-p 5432`, `-p5432`) and long (`--port 5432`, `--port=5432`) forms. The
 /// environment variables named in ``options`` apply when their flag is absent,
 /// for super-servers where `env` is easier to edit than `server_args`.
-public enum CommandLineOptions {
+enum CommandLineOptions {
     enum Setting: Equatable {
         case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayDelay
@@ -84,35 +84,45 @@ public enum CommandLineOptions {
     /// Parses `arguments` (without the program name).
     ///
     /// - Parameter environment: looks up one environment variable.
-    public static func parse(_ arguments: [String], environment: (String) -> String?) throws(UsageError) -> Invocation {
-        // Two passes over argv rather than a list of what it gave: this runs
-        // once per check, and a new generic array type costs run-time metadata.
+    static func parse(_ arguments: [String], environment: (String) -> String?) throws(UsageError) -> Invocation {
+        var settings = Settings()
         var given: UInt32 = 0
-        if let information = try forEachFlag(in: arguments, { index, _ in given |= 1 << index }) {
-            return information
+        let information = try forEachFlag(in: arguments) { index, value throws(UsageError) in
+            given |= 1 << index
+            try settings.apply(options[index], value: value, source: "--\(options[index].long)")
         }
-        var configuration = Configuration()
+        if let information { return information }
         for (index, option) in options.enumerated() where given & (1 << index) == 0 {
             // An empty value is unset, as a commented-out line would be.
             if let variable = option.variable, let value = environment(variable), !value.isEmpty {
-                try apply(option, value: value, source: variable, to: &configuration)
+                try settings.apply(option, value: value, source: variable)
             }
         }
-        // The endpoint's own parameters must win over --max-lag and friends,
-        // whatever the order on the command line.
-        var endpoint: String?
-        _ = try forEachFlag(in: arguments) { index, value throws(UsageError) in
-            let option = options[index]
-            if option.setting == .endpoint {
-                endpoint = value
-            } else {
-                try apply(option, value: value, source: "--\(option.long)", to: &configuration)
+        var configuration = settings.configuration
+        // Read last, on top of every limit, so that the endpoint's own
+        // parameters win over --max-lag and friends in any order.
+        if let endpoint = settings.endpoint {
+            do {
+                configuration.question = try CheckRequest.parse(target: endpoint, defaults: configuration.requirements)
+            } catch {
+                throw .refusedRequest(source: "--endpoint", error)
             }
-        }
-        if let endpoint, let option = options.first(where: { $0.setting == .endpoint }) {
-            try apply(option, value: endpoint, source: "--\(option.long)", to: &configuration)
+        } else {
+            configuration.question.requirements = configuration.requirements
         }
         return .check(configuration)
+    }
+
+    /// The dialect the command line asks for, read leniently: whatever else
+    /// is wrong with it, a check connection started with `--agent` (in any
+    /// spelling, even `--agent=1`) speaks the agent protocol, so that even
+    /// a usage error reaches HAProxy in a form it reads.
+    static func dialect(in arguments: [String]) -> Dialect {
+        for argument in arguments {
+            if argument == "-a" || argument.hasPrefix("-a") && !argument.hasPrefix("--") { return .agent }
+            if argument == "--agent" || argument.hasPrefix("--agent=") { return .agent }
+        }
+        return .http
     }
 
     /// Calls `body` with the index in ``options`` and the value of each flag
@@ -166,63 +176,66 @@ public enum CommandLineOptions {
         return nil
     }
 
-    private static func apply(_ option: Option, value: String, source: String, to configuration: inout Configuration) throws(UsageError) {
-        switch option.setting {
-        case .host:
-            configuration.connection.host = try nonEmpty(value, source: source)
-        case .port:
-            configuration.connection.port = try nonEmpty(value, source: source)
-        case .user:
-            configuration.connection.user = try nonEmpty(value, source: source)
-        case .dbname:
-            configuration.connection.dbname = try nonEmpty(value, source: source)
-        case .timeout:
-            guard let timeout = Milliseconds(seconds: value), timeout.value > 0, timeout <= Configuration.maximumTimeout else {
-                throw .invalidValue(source: source, value: value, accepted: "seconds between 0.001 and \(Configuration.maximumTimeout)")
+    /// What the options say, before the endpoint is read on top of the limits.
+    private struct Settings {
+        var configuration = Configuration()
+        /// `--endpoint`, as given.
+        var endpoint: String?
+
+        mutating func apply(_ option: Option, value: String, source: String) throws(UsageError) {
+            switch option.setting {
+            case .host:
+                configuration.connection.host = try nonEmpty(value, source: source)
+            case .port:
+                configuration.connection.port = try nonEmpty(value, source: source)
+            case .user:
+                configuration.connection.user = try nonEmpty(value, source: source)
+            case .dbname:
+                configuration.connection.dbname = try nonEmpty(value, source: source)
+            case .timeout:
+                guard let timeout = Milliseconds(seconds: value), timeout.value > 0, timeout <= Configuration.maximumTimeout else {
+                    throw .invalidValue(source: source, value: value, accepted: "seconds between 0.001 and \(Configuration.maximumTimeout)")
+                }
+                configuration.timeout = timeout
+            case .endpoint:
+                endpoint = value
+            case .output:
+                guard let format = OutputFormat(rawValue: value) else {
+                    throw .invalidValue(source: source, value: value, accepted: "http, summary or json")
+                }
+                configuration.output = format
+            case .maintenanceFile:
+                configuration.maintenanceFile = try nonEmpty(value, source: source)
+            case .maximumLag:
+                try applyLimit("lag", value: value, source: source)
+            case .maximumReplayDelay:
+                try applyLimit("replay_delay", value: value, source: source)
+            case .requireStreaming:
+                guard value == "1" || value == "0" else { throw .invalidValue(source: source, value: value, accepted: "1 or 0") }
+                configuration.requirements.requiresStreaming = value == "1"
+            case .agent:
+                configuration.dialect = .agent
             }
-            configuration.timeout = timeout
-        case .endpoint:
+        }
+
+        private func nonEmpty(_ value: String, source: String) throws(UsageError) -> String {
+            guard !value.isEmpty else { throw .emptyValue(source: source) }
+            return value
+        }
+
+        /// Sets a standby limit through the same parser as a request's parameter,
+        /// so both accept and refuse the same values.
+        private mutating func applyLimit(_ parameter: String, value: String, source: String) throws(UsageError) {
             do {
-                configuration.request = try CheckRequest.parse(target: value, defaults: configuration.requirements)
+                try configuration.requirements.apply(parameter: parameter, value: value)
             } catch {
                 throw .refusedRequest(source: source, error)
             }
-        case .output:
-            guard let format = OutputFormat(rawValue: value) else {
-                throw .invalidValue(source: source, value: value, accepted: "http, summary or json")
-            }
-            configuration.output = format
-        case .maintenanceFile:
-            configuration.maintenanceFile = try nonEmpty(value, source: source)
-        case .maximumLag:
-            try applyLimit("lag", value: value, source: source, to: &configuration)
-        case .maximumReplayDelay:
-            try applyLimit("replay_delay", value: value, source: source, to: &configuration)
-        case .requireStreaming:
-            guard value == "1" || value == "0" else { throw .invalidValue(source: source, value: value, accepted: "1 or 0") }
-            configuration.requirements.requiresStreaming = value == "1"
-        case .agent:
-            configuration.agent = true
-        }
-    }
-
-    private static func nonEmpty(_ value: String, source: String) throws(UsageError) -> String {
-        guard !value.isEmpty else { throw .emptyValue(source: source) }
-        return value
-    }
-
-    /// Sets a standby limit through the same parser as a request's parameter,
-    /// so both accept and refuse the same values.
-    private static func applyLimit(_ parameter: String, value: String, source: String, to configuration: inout Configuration) throws(UsageError) {
-        do {
-            try configuration.requirements.apply(parameter: parameter, value: value)
-        } catch {
-            throw .refusedRequest(source: source, error)
         }
     }
 
     /// The `--help` text; defaults are printed from the constants that define them.
-    public static let helpText = """
+    static let helpText = """
         pgsqlchk answers an HTTP health check with this PostgreSQL node's role.
 
         Usage:

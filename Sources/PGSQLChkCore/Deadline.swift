@@ -6,17 +6,17 @@ import Glibc
 ///
 /// Wall-clock jumps (NTP, an admin's `date -s`) cannot stretch or cut it.
 /// (C: `clock_gettime(CLOCK_MONOTONIC)`.)
-public struct Deadline: Sendable {
+struct Deadline: Sendable {
     /// The moment the budget runs out, in nanoseconds of the monotonic clock.
-    public let expiry: UInt64
+    let expiry: UInt64
 
     /// A deadline `budget` after `start`.
-    public init(after budget: Milliseconds, from start: UInt64 = Deadline.now()) {
+    init(after budget: Milliseconds, from start: UInt64 = Deadline.now()) {
         expiry = start + UInt64(max(budget.value, 0)) * 1_000_000
     }
 
     /// A deadline `amount` earlier than this one.
-    public func earlier(by amount: Milliseconds) -> Deadline {
+    func earlier(by amount: Milliseconds) -> Deadline {
         Deadline(expiry: expiry - min(expiry, UInt64(max(amount.value, 0)) * 1_000_000))
     }
 
@@ -25,7 +25,7 @@ public struct Deadline: Sendable {
     }
 
     /// Now, in nanoseconds of the monotonic clock.
-    public static func now() -> UInt64 {
+    static func now() -> UInt64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
@@ -33,19 +33,19 @@ public struct Deadline: Sendable {
 
     /// What is left, rounded up to a whole millisecond so that a caller waiting
     /// for it never spins on a zero timeout while a fraction remains.
-    public func remaining(at now: UInt64 = Deadline.now()) -> Milliseconds {
+    func remaining(at now: UInt64 = Deadline.now()) -> Milliseconds {
         guard now < expiry else { return Milliseconds(0) }
         return Milliseconds(Int((expiry - now + 999_999) / 1_000_000))
     }
 
     /// The smaller of what is left and `limit`.
-    public func remaining(atMost limit: Milliseconds, at now: UInt64 = Deadline.now()) -> Milliseconds {
+    func remaining(atMost limit: Milliseconds, at now: UInt64 = Deadline.now()) -> Milliseconds {
         min(remaining(at: now), limit)
     }
 }
 
 /// What waiting on a descriptor came to.
-public enum Readiness: Equatable, Sendable {
+enum Readiness: Equatable, Sendable {
     /// Ready, with `poll()`'s `revents`.
     case ready(events: Int16)
     /// The deadline passed first.
@@ -57,7 +57,7 @@ public enum Readiness: Equatable, Sendable {
 extension Deadline {
     /// Waits until `descriptor` is ready for `events`, restarting after
     /// signals, but never past this deadline. (C: `poll()`.)
-    public func wait(for events: Int16, on descriptor: Int32) -> Readiness {
+    func wait(for events: Int16, on descriptor: Int32) -> Readiness {
         var request = pollfd(fd: descriptor, events: events, revents: 0)
         while true {
             let left = remaining()

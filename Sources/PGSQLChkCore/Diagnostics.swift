@@ -9,17 +9,19 @@ import Glibc
 /// stderr only when it is a terminal (an admin running the check by hand, even
 /// with stdout piped on); otherwise to syslog (facility daemon, ident pgsqlchk),
 /// which systemd also collects into the journal.
-public enum Diagnostics: Sendable {
+enum Diagnostics: Sendable {
     case standardError
     case syslog
 
     /// The channel for this process: stderr when it is a terminal, else syslog.
-    public static func forThisProcess() -> Diagnostics {
+    static func forThisProcess() -> Diagnostics {
         isatty(STDERR_FILENO) == 1 ? .standardError : .syslog
     }
 
-    /// Reports one line. (C: `syslog(LOG_DAEMON | LOG_WARNING, ...)` or `write(2, ...)`.)
-    public func report(_ line: String) {
+    /// Reports one line, passwords masked (``Redaction``).
+    /// (C: `syslog(LOG_DAEMON | LOG_WARNING, ...)` or `write(2, ...)`.)
+    func report(_ unredacted: String) {
+        let line = Redaction.redactingPasswords(unredacted)
         switch self {
         case .standardError:
             let text = Array("pgsqlchk: \(line)\n".utf8)

@@ -1,20 +1,22 @@
 /// The HTTP statuses pgsqlchk answers with.
-public enum HTTPStatus: Int, Sendable {
+enum HTTPStatus: Int, Sendable {
     case ok = 200
     case partialContent = 206
     case badRequest = 400
     case notFound = 404
     case methodNotAllowed = 405
+    case requestTimeout = 408
     case serviceUnavailable = 503
 
     /// The reason phrase from RFC 9110.
-    public var reasonPhrase: String {
+    var reasonPhrase: String {
         switch self {
         case .ok: "OK"
         case .partialContent: "Partial Content"
         case .badRequest: "Bad Request"
         case .notFound: "Not Found"
         case .methodNotAllowed: "Method Not Allowed"
+        case .requestTimeout: "Request Timeout"
         case .serviceUnavailable: "Service Unavailable"
         }
     }
@@ -25,7 +27,7 @@ public enum HTTPStatus: Int, Sendable {
 /// Strict parsers (HAProxy 2.2+ checks, curl) get everything they need to know
 /// where the response ends without waiting for the connection to close: a
 /// computed `Content-Length`, `Connection: close` and CRLF line ends.
-public enum HTTPResponse {
+enum HTTPResponse {
     /// The bytes of the response to `verdict`.
     ///
     /// The body is the verdict's line plus a newline (so it reads well on a
@@ -33,7 +35,7 @@ public enum HTTPResponse {
     /// `omitsBody` (HEAD) the headers still announce the body's length.
     /// `X-PGSQLChk-Role` and `X-PGSQLChk-Timeline` help debugging from
     /// HAProxy's logs or `curl -I`; they never carry error text.
-    public static func render(_ verdict: Verdict, json: Bool = false, omitsBody: Bool = false) -> [UInt8] {
+    static func render(_ verdict: Verdict, json: Bool = false, omitsBody: Bool = false) -> [UInt8] {
         let body = Array(((json ? StatusDocument.json(of: verdict) : verdict.body) + "\n").utf8)
         var head = "HTTP/1.1 \(verdict.status.rawValue) \(verdict.status.reasonPhrase)\r\n"
             + "Content-Type: \(json ? "application/json" : "text/plain; charset=utf-8")\r\n"

@@ -10,7 +10,7 @@ import Glibc
 /// counts whole seconds, restarts per host and address, and does not cover
 /// queries at all: a server that accepts the login and never answers would
 /// hang a checker that relied on it.
-public struct PostgresConnection: ~Copyable {
+struct PostgresConnection: ~Copyable {
     private let connection: OpaquePointer
 
     private init(owning connection: OpaquePointer) {
@@ -21,30 +21,39 @@ public struct PostgresConnection: ~Copyable {
         PQfinish(connection)
     }
 
-    /// Opens a connection with `settings`, logging in before `deadline`.
+    /// Opens a connection with `settings`, logging in before `deadline`;
+    /// `entering` hears of each phase as it starts.
     ///
     /// (libpq: `PQconnectStartParams` with `expand_dbname`, then `PQconnectPoll`.)
-    public static func connect(_ settings: ConnectionSettings, before deadline: Deadline) throws(ProbeFailure) -> PostgresConnection {
+    static func connect(_ settings: ConnectionSettings, before deadline: Deadline,
+                        entering: (CheckPhase) -> Void) throws(ProbeFailure) -> PostgresConnection {
+        entering(.resolving)
         guard let raw = settings.withLibpqParameters({ PQconnectStartParams($0, $1, 1) }) else {
             throw .misconfigured(detail: "libpq could not allocate a connection")
         }
         let connection = PostgresConnection(owning: raw)
-        try connection.finishConnecting(before: deadline)
+        try connection.finishConnecting(before: deadline, entering: entering)
         return connection
     }
 
-    private func finishConnecting(before deadline: Deadline) throws(ProbeFailure) {
+    private func finishConnecting(before deadline: Deadline, entering: (CheckPhase) -> Void) throws(ProbeFailure) {
         // Verbose errors carry the server's SQLSTATE, which classification needs.
         PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
         // libpq prints server notices (a collation version mismatch at login,
         // say) on stderr, which may be the check's socket: report them instead.
         PQsetNoticeProcessor(connection, { _, message in
             guard let message else { return }
-            Diagnostics.forThisProcess().report("server notice: " + ConnectionFailureClassifier.trimmed(String(cString: message)))
+            Diagnostics.forThisProcess().report("server notice: " + Text.oneLine(String(cString: message)))
         }, nil)
         guard PQstatus(connection) != CONNECTION_BAD else { throw connectionFailure() }
         var state = PGRES_POLLING_WRITING
+        var phase: CheckPhase?
         while true {
+            let current = loginPhase
+            if current != phase {
+                phase = current
+                entering(current)
+            }
             switch state {
             case PGRES_POLLING_OK:
                 guard PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
@@ -52,9 +61,9 @@ public struct PostgresConnection: ~Copyable {
             case PGRES_POLLING_FAILED:
                 throw connectionFailure()
             case PGRES_POLLING_READING:
-                try waitForSocket(Int16(POLLIN), before: deadline, while: loginPhase)
+                try waitForSocket(Int16(POLLIN), before: deadline, while: current)
             default:
-                try waitForSocket(Int16(POLLOUT), before: deadline, while: loginPhase)
+                try waitForSocket(Int16(POLLOUT), before: deadline, while: current)
             }
             state = PQconnectPoll(connection)
         }
@@ -63,8 +72,8 @@ public struct PostgresConnection: ~Copyable {
     /// Sends `sql` and returns the first row of its result, NULLs as nil.
     ///
     /// (libpq: `PQsendQuery`, `PQflush`, `PQconsumeInput`, `PQgetResult`.)
-    public func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> [String?] {
-        let phase = Self.queryPhase
+    func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
+        let phase = CheckPhase.querying
         guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
         // libpq's contract for a non-blocking send: wait for either direction,
         // and take in what the server sends while we still have bytes to flush.
@@ -77,7 +86,7 @@ public struct PostgresConnection: ~Copyable {
                 throw .queryFailed(detail: errorMessage)
             }
         }
-        var row: [String?]?
+        var row: QueryRow?
         var failure: ProbeFailure?
         while true {
             while PQisBusy(connection) != 0 {
@@ -87,11 +96,13 @@ public struct PostgresConnection: ~Copyable {
             guard let result = PQgetResult(connection) else { break }
             defer { PQclear(result) }
             if PQresultStatus(result) != PGRES_TUPLES_OK {
-                failure = failure ?? .queryFailed(detail: ConnectionFailureClassifier.trimmed(String(cString: PQresultErrorMessage(result))))
+                failure = failure ?? .queryFailed(detail: Text.oneLine(String(cString: PQresultErrorMessage(result))))
             } else if row == nil, PQntuples(result) > 0 {
-                row = (0..<PQnfields(result)).map { column in
-                    PQgetisnull(result, 0, column) != 0 ? nil : String(cString: PQgetvalue(result, 0, column))
-                }
+                let columns = 0..<PQnfields(result)
+                row = QueryRow(
+                    columns: columns.map { String(cString: PQfname(result, $0)) },
+                    values: columns.map { PQgetisnull(result, 0, $0) != 0 ? nil : String(cString: PQgetvalue(result, 0, $0)) }
+                )
             }
         }
         if let failure { throw failure }
@@ -101,15 +112,13 @@ public struct PostgresConnection: ~Copyable {
 
     /// The server's version as it announced it at login, without the
     /// packager's suffix: `15.18` (libpq: `PQparameterStatus`).
-    public var serverVersion: String {
+    var serverVersion: String {
         guard let announced = PQparameterStatus(connection, "server_version") else { return "" }
         return String(String(cString: announced).prefix { $0 != " " })
     }
 
-    private static let queryPhase = "querying"
-
     private var errorMessage: String {
-        ConnectionFailureClassifier.trimmed(String(cString: PQerrorMessage(connection)))
+        Text.oneLine(String(cString: PQerrorMessage(connection)))
     }
 
     private func connectionFailure() -> ProbeFailure {
@@ -119,13 +128,13 @@ public struct PostgresConnection: ~Copyable {
         )
     }
 
-    private var loginPhase: String {
-        PQstatus(connection) == CONNECTION_STARTED ? "connecting" : "logging in"
+    private var loginPhase: CheckPhase {
+        PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
     }
 
     /// Waits until libpq's socket is ready for `events`; returns `revents`.
     @discardableResult
-    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: String) throws(ProbeFailure) -> Int16 {
+    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: CheckPhase) throws(ProbeFailure) -> Int16 {
         let socket = PQsocket(connection)
         guard socket >= 0 else { throw .noResponse(detail: "libpq has no socket: \(errorMessage)") }
         switch deadline.wait(for: events, on: socket) {
@@ -134,8 +143,25 @@ public struct PostgresConnection: ~Copyable {
         case .timedOut:
             throw .timedOut(phase: phase)
         case .failed(let error):
-            let detail = "poll failed while \(phase): errno \(error)"
-            throw phase == Self.queryPhase ? .queryFailed(detail: detail) : .noResponse(detail: detail)
+            let detail = "poll failed while \(phase.rawValue): errno \(error)"
+            throw phase == .querying ? .queryFailed(detail: detail) : .noResponse(detail: detail)
         }
+    }
+}
+
+/// One row of a result, read by column name so that a column added to a
+/// statement cannot shift the others.
+struct QueryRow: Equatable, Sendable {
+    /// The column names, as the statement gives them (`AS name`).
+    let columns: [String]
+    /// The values, NULL as nil, in the order of ``columns``.
+    let values: [String?]
+
+    /// The value of `column`; a query failure when the row has no such column.
+    func value(of column: String) throws(ProbeFailure) -> String? {
+        guard let index = columns.firstIndex(of: column), index < values.count else {
+            throw .queryFailed(detail: "the statement returned no column \(column)")
+        }
+        return values[index]
     }
 }

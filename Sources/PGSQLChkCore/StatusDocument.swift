@@ -1,8 +1,8 @@
 /// The node's state for people and for monitoring: one human line, or JSON.
-public enum StatusDocument {
+enum StatusDocument {
     /// `primary, timeline 3, PostgreSQL 15.18`; `standby, timeline 3,
     /// PostgreSQL 15.18, lag 0 bytes, WAL receiver streaming`; or the reason.
-    public static func summary(of verdict: Verdict) -> String {
+    static func summary(of verdict: Verdict) -> String {
         guard let state = verdict.state else { return "unavailable: \(verdict.body)" }
         var parts = [state.role]
         if let timeline = state.timeline { parts.append("timeline \(timeline)") }
@@ -12,7 +12,11 @@ public enum StatusDocument {
             parts.append("WAL receiver \(state.receiver.status)")
             if state.replayPaused == true { parts.append("replay paused") }
         }
-        if verdict.maintenance { parts.append("maintenance") }
+        switch verdict.drain {
+        case .absent: break
+        case .present: parts.append("maintenance")
+        case .unreadable(let reason): parts.append(reason)
+        }
         if verdict.status == .serviceUnavailable { parts.append("unavailable: \(verdict.body)") }
         return parts.joined(separator: ", ")
     }
@@ -21,7 +25,7 @@ public enum StatusDocument {
     ///
     /// Fields that are unknown (not applicable, or not visible to the role) are
     /// `null`; `reason` is set whenever the answer is not a success.
-    public static func json(of verdict: Verdict) -> String {
+    static func json(of verdict: Verdict) -> String {
         let state = verdict.state
         var silence: Milliseconds?
         if case .running(_, let heard)? = state?.receiver { silence = heard }
@@ -39,7 +43,8 @@ public enum StatusDocument {
             ("replay_paused", literal(state?.replayPaused)),
             ("receiver_state", state.map { quoted($0.receiver.status) } ?? "null"),
             ("receiver_silence_seconds", literal(silence)),
-            ("maintenance", literal(verdict.maintenance)),
+            ("maintenance", verdict.drain.isKnown ? literal(verdict.maintenance) : "null"),
+            ("maintenance_problem", quoted(verdict.drain.problem)),
             ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : quoted(verdict.body)),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"

@@ -16,38 +16,33 @@
 ///
 /// The drain file turns every routing answer (the first four rows) into
 /// 404 `maintenance`, which HAProxy's `http-check disable-on-404` treats as
-/// "drain": no new sessions, existing ones untouched.
-///
-public struct Verdict: Equatable, Sendable {
+/// "drain": no new sessions, existing ones untouched (``DrainState``).
+struct Verdict: Equatable, Sendable {
     /// The HTTP status of the answer.
-    public var status: HTTPStatus
+    var status: HTTPStatus
     /// One line: the role, or why not.
-    public var body: String
+    var body: String
     /// The process's exit status for this answer.
-    public var exitStatus: ExitCode
+    var exitStatus: ExitCode
     /// What the probe found, when it connected.
-    public var state: NodeState?
+    var state: NodeState?
+    /// What the drain file said.
+    var drain = DrainState.absent
+
     /// Whether the drain file was present.
-    public var maintenance: Bool
+    var maintenance: Bool { drain == .present }
+}
 
-    /// An answer as given; prefer the initialisers that derive it.
-    public init(status: HTTPStatus, body: String, exitStatus: ExitCode, state: NodeState? = nil, maintenance: Bool = false) {
-        self.status = status
-        self.body = body
-        self.exitStatus = exitStatus
-        self.state = state
-        self.maintenance = maintenance
-    }
-
+extension Verdict {
     /// The answer to `request` given what the probe found.
-    public init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, maintenance: Bool) {
+    init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, drain: DrainState) {
         switch outcome {
         case .failure(let failure):
             self.init(unavailable: failure.reason)
         case .success(let state):
             self.init(for: request, state: state)
         }
-        self.maintenance = maintenance
+        self.drain = drain
         if maintenance, request.endpoint.honoursMaintenance { becomeMaintenance() }
     }
 
@@ -74,12 +69,12 @@ public struct Verdict: Equatable, Sendable {
     }
 
     /// A 503 with `reason` as its body.
-    public init(unavailable reason: String) {
+    init(unavailable reason: String) {
         self.init(status: .serviceUnavailable, body: reason, exitStatus: .unavailable)
     }
 
     /// The answer to a request that cannot be served as asked.
-    public init(refusing error: RequestError) {
+    init(refusing error: RequestError) {
         self.init(status: error.status, body: error.reason, exitStatus: .refused)
     }
 
@@ -90,43 +85,9 @@ public struct Verdict: Equatable, Sendable {
     }
 }
 
-extension StandbyRequirements {
-    /// The first requirement `state` fails, as the reason a 503 gives; nil when
-    /// all are met. A signal the role cannot see fails a requirement on it.
-    public func unmet(by state: NodeState) -> String? {
-        if requiresStreaming {
-            switch state.receiver {
-            case .running(status: "streaming", _), .notApplicable:
-                break
-            case .notVisible:
-                return "replication state not visible to the monitoring role (grant pg_monitor)"
-            case .stopped:
-                return "WAL receiver not running"
-            case .running(let status, _):
-                return "WAL receiver \(status), not streaming"
-            }
-        }
-        if let maximum = maximumLagBytes {
-            guard let lag = state.lagBytes else { return "replication lag unknown (no WAL received by streaming)" }
-            if lag > maximum {
-                var (lagText, maximumText) = (ByteCount.describe(lag), ByteCount.describe(maximum))
-                if lagText == maximumText { (lagText, maximumText) = ("\(lag) bytes", "\(maximum) bytes") }
-                return "replication lag \(lagText) exceeds maximum \(maximumText)"
-            }
-        }
-        if let maximum = maximumReplayDelay {
-            guard let delay = state.replayDelay else { return "replay delay unknown (no WAL received by streaming)" }
-            if delay > maximum {
-                return "replay delay \(delay)s exceeds maximum \(maximum)s"
-            }
-        }
-        return nil
-    }
-}
-
 /// The process's exit status: distinct for each kind of answer, and a usage
 /// error apart from every health state (pg_isready's model).
-public enum ExitCode: Int32, Sendable {
+enum ExitCode: Int32, Sendable {
     /// 200: the primary on `/`, or the endpoint's condition holds.
     case success = 0
     /// 206: a standby on `/`.
@@ -135,7 +96,7 @@ public enum ExitCode: Int32, Sendable {
     case unavailable = 2
     /// 404: the drain file exists.
     case maintenance = 3
-    /// 400 or 405: the request (or `agent-send` line) was refused.
+    /// 400, 405 or 408: the request (or `agent-send` line) was refused.
     case refused = 4
     /// A bad command line or environment (`EX_USAGE` from sysexits.h).
     case usage = 64

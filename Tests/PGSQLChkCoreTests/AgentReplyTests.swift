@@ -14,10 +14,10 @@ struct AgentReplyTests {
         (.success(NodeState(inRecovery: true, lagBytes: 1 << 40)), false, StandbyRequirements(), "ready up 100%\n"),
         (.failure(.noResponse(detail: "x")), false, limit, "down #no response from server\n"),
         (.success(NodeState(inRecovery: false)), true, limit, "drain\n"),
-        (.failure(.timedOut(phase: "querying")), true, limit, "drain\n"),
+        (.failure(.timedOut(phase: .querying)), true, limit, "drain\n"),
     ] as [(Result<NodeState, ProbeFailure>, Bool, StandbyRequirements, String)])
     func replies(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, requirements: StandbyRequirements, line: String) {
-        let verdict = Verdict(for: CheckRequest(endpoint: .readOnly, requirements: requirements), outcome: outcome, maintenance: maintenance)
+        let verdict = Verdict(for: CheckRequest(endpoint: .readOnly, requirements: requirements), outcome: outcome, drain: maintenance ? .present : .absent)
         #expect(AgentReply.line(for: verdict, requirements: requirements) == line)
     }
 
@@ -34,23 +34,8 @@ struct AgentReplyTests {
         #expect(AgentReply.weightPercent(of: state, requirements: requirements) == percent)
     }
 
-    @Test("agent-send reads as query parameters over the defaults", arguments: [
-        ("", StandbyRequirements(maximumLagBytes: 7)),
-        ("\n", StandbyRequirements(maximumLagBytes: 7)),
-        ("lag=16MB\n", StandbyRequirements(maximumLagBytes: 16 << 20)),
-        ("replication_state=streaming\r\n", StandbyRequirements(maximumLagBytes: 7, requiresStreaming: true)),
-    ])
-    func agentSend(line: String, requirements: StandbyRequirements) throws {
-        let parsed = try AgentReply.requirements(fromAgentSend: Array(line.utf8), defaults: StandbyRequirements(maximumLagBytes: 7))
-        #expect(parsed == requirements)
-    }
-
-    @Test("a bad agent-send takes the server down with the reason, never passes silently")
-    func badAgentSend() {
-        let error = #expect(throws: RequestError.self) {
-            try AgentReply.requirements(fromAgentSend: Array("lag=lots\n".utf8), defaults: StandbyRequirements())
-        }
-        #expect(error?.reason == "invalid lag \"lots\": expected bytes such as 1048576, 16MB or 1GB")
+    @Test("a refused agent-send takes the server down with the reason")
+    func refusal() {
         #expect(AgentReply.line(refusing: .malformedHeader) == "down #agent-send: malformed header line\n")
     }
 }

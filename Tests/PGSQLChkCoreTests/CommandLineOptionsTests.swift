@@ -104,14 +104,9 @@ struct CommandLineOptionsTests {
         }
     }
 
-    @Test("the help text shows the defaults and every option")
+    @Test("the help text prints the drain file's default from its constant")
     func helpText() {
-        let help = CommandLineOptions.helpText
-        #expect(help.contains("(default: 1.5)"))
-        #expect(help.contains("(default: /etc/pgsqlchk/maintenance)"))
-        for option in CommandLineOptions.options {
-            #expect(help.contains("-\(option.short), --\(option.long)"), "missing \(option.long)")
-        }
+        #expect(CommandLineOptions.helpText.contains("(default: \(Configuration.defaultMaintenanceFile))"))
     }
 
     @Test("the endpoint sets the question asked without a request", arguments: [
@@ -120,7 +115,7 @@ struct CommandLineOptionsTests {
         (["-e", "/status"], Endpoint.status, true),
     ])
     func endpoint(arguments: [String], endpoint: Endpoint, json: Bool) throws {
-        let request = try check(arguments).request
+        let request = try check(arguments).question
         #expect(request.endpoint == endpoint)
         #expect(request.wantsJSON == json)
     }
@@ -134,9 +129,22 @@ struct CommandLineOptionsTests {
         #expect(try check([], environment: environment).requirements
             == StandbyRequirements(maximumLagBytes: 1 << 30, maximumReplayDelay: Milliseconds(500), requiresStreaming: true))
         #expect(try check(["--max-lag=1kB"], environment: environment).requirements.maximumLagBytes == 1024)
-        #expect(try check(["-e", "/replica?lag=2MB", "-l", "16MB"]).requirements.maximumLagBytes == 2 << 20)
-        #expect(try check(["-l", "16MB", "-e", "/replica?replication_state=streaming"]).requirements
+        #expect(try check(["-e", "/replica?lag=2MB", "-l", "16MB"]).question.requirements.maximumLagBytes == 2 << 20)
+        #expect(try check(["-l", "16MB", "-e", "/replica?replication_state=streaming"]).question.requirements
             == StandbyRequirements(maximumLagBytes: 16 << 20, requiresStreaming: true))
+    }
+
+    @Test("the dialect is read from --agent in any spelling, even one the parser refuses", arguments: [
+        ([], Dialect.http), (["-a"], .agent), (["--agent"], .agent), (["--agent=1"], .agent), (["-a1"], .agent),
+        (["--bogus", "--agent"], .agent), (["-h", "/run/postgresql"], .http), (["--agents"], .http),
+    ])
+    func dialect(arguments: [String], dialect: Dialect) {
+        #expect(CommandLineOptions.dialect(in: arguments) == dialect)
+    }
+
+    @Test("without --endpoint the question is / with the default limits")
+    func defaultQuestion() throws {
+        #expect(try check(["-l", "1MB"]).question == CheckRequest(endpoint: .role, requirements: StandbyRequirements(maximumLagBytes: 1 << 20)))
     }
 
     @Test("every option fits the parser's one-bit-per-option record of what argv gave")
@@ -158,7 +166,7 @@ struct CommandLineOptionsTests {
     func modes(arguments: [String], output: OutputFormat, agent: Bool, maintenanceFile: String) throws {
         let configuration = try check(arguments)
         #expect(configuration.output == output)
-        #expect(configuration.agent == agent)
+        #expect(configuration.dialect == (agent ? .agent : .http))
         #expect(configuration.maintenanceFile == maintenanceFile)
     }
 
@@ -168,7 +176,7 @@ struct CommandLineOptionsTests {
         (["-r", "soon"], [:], "--max-replay-delay: invalid replay_delay \"soon\": expected a duration such as 30s, 500ms or 2min"),
         ([], ["PGSQLCHK_REQUIRE_STREAMING": "yes"], "PGSQLCHK_REQUIRE_STREAMING must be 1 or 0, not \"yes\""),
         (["-e", "/replica?lag=x"], [:], "--endpoint: invalid lag \"x\": expected bytes such as 1048576, 16MB or 1GB"),
-        (["-e", "/slave"], [:], "--endpoint: unknown endpoint \"/slave\"; try /, /primary, /replica, /read-only, /health or /status"),
+        (["-e", "/slave"], [:], "--endpoint: unknown endpoint \"/slave\"; try \(Endpoint.choices)"),
         (["-o", "yaml"], [:], "--output must be http, summary or json, not \"yaml\""),
         (["--agent=1"], [:], "option --agent takes no value"),
         (["-m", ""], [:], "--maintenance-file needs a non-empty value"),
@@ -176,36 +184,5 @@ struct CommandLineOptionsTests {
     func badLimits(arguments: [String], environment: [String: String], message: String) {
         let error = #expect(throws: UsageError.self) { try parse(arguments, environment: environment) }
         #expect(error?.description == message)
-    }
-}
-
-@Suite("Milliseconds")
-struct MillisecondsTests {
-    @Test("seconds parse to milliseconds and print back without trailing zeros", arguments: [
-        ("2", 2_000, "2"),
-        ("1.5", 1_500, "1.5"),
-        ("0.250", 250, "0.25"),
-        ("0.001", 1, "0.001"),
-        ("10.07", 10_070, "10.07"),
-    ])
-    func roundTrip(text: String, milliseconds: Int, printed: String) throws {
-        let parsed = try #require(Milliseconds(seconds: text))
-        #expect(parsed.value == milliseconds)
-        #expect(parsed.description == printed)
-    }
-
-    @Test("negative durations print with their sign, never trap", arguments: [(-1, "-0.001"), (-25, "-0.025"), (-1_500, "-1.5"), (-2_000, "-2")])
-    func negative(milliseconds: Int, printed: String) {
-        #expect(Milliseconds(milliseconds).description == printed)
-    }
-
-    @Test("durations with units reject what they cannot read", arguments: ["", "s", "1h", "1.5ms", "-1s", "1 s", "1.2345s"])
-    func badDurations(text: String) {
-        #expect(Milliseconds(duration: text) == nil)
-    }
-
-    @Test("anything but plain decimal seconds is rejected", arguments: ["", ".5", "5.", "1e3", "+1", " 1", "1,5", "0x10", "1.2.3", "١"])
-    func rejected(text: String) {
-        #expect(Milliseconds(seconds: text) == nil)
     }
 }

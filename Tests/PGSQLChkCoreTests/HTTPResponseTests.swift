@@ -28,7 +28,8 @@ struct HTTPResponseTests {
     func contentTypes() {
         let json = String(decoding: HTTPResponse.render(Verdict(unavailable: "x"), json: true), as: UTF8.self)
         #expect(json.contains("Content-Type: application/json\r\n"))
-        #expect(json.hasSuffix("\r\n\r\n" + StatusDocument.json(of: Verdict(unavailable: "x")) + "\n"))
+        #expect(json.contains("\r\n\r\n{\"status\": 503, \"role\": \"unknown\","))
+        #expect(json.hasSuffix("\"reason\": \"x\"}\n"))
         let refused = String(decoding: HTTPResponse.render(Verdict(refusing: .methodNotAllowed(method: "PUT"))), as: UTF8.self)
         #expect(refused.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"))
         #expect(refused.contains("Allow: GET, HEAD, OPTIONS\r\n"))
@@ -38,5 +39,11 @@ struct HTTPResponseTests {
     func multibyteLength() {
         let rendered = String(decoding: HTTPResponse.render(Verdict(unavailable: "réplica")), as: UTF8.self)
         #expect(rendered.contains("Content-Length: 9\r\n"))
+    }
+
+    @Test("a request that did not arrive in time is a 408")
+    func requestTimeout() {
+        let rendered = String(decoding: HTTPResponse.render(Verdict(refusing: .requestTimeout)), as: UTF8.self)
+        #expect(rendered.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
     }
 }

@@ -3,21 +3,38 @@ import Testing
 
 @Suite("Role probe answer")
 struct RoleProbeTests {
-    static let standbyRow: [String?] = ["t", "f", "0/3000148", "0/3000060", nil, "232", "1500", "t", "streaming", "250", "3"]
-    static let primaryRow: [String?] = ["f", nil, nil, nil, "0/5000000", nil, nil, "f", nil, nil, "2"]
+    static let names = RoleProbe.Column.allCases.map(\.rawValue)
+
+    /// A row as the replication statement returns it, by column name.
+    static func row(_ values: [RoleProbe.Column: String]) -> QueryRow {
+        QueryRow(columns: names, values: RoleProbe.Column.allCases.map { values[$0] })
+    }
+
+    static let standby: [RoleProbe.Column: String] = [
+        .inRecovery: "t", .replayPaused: "f", .receivedPosition: "0/3000148", .replayedPosition: "0/3000060", .lagBytes: "232",
+        .replayDelay: "1500", .receiverVisible: "t", .receiverStatus: "streaming", .receiverSilence: "250", .timeline: "3",
+    ]
 
     @Test("a standby's row reads into every signal")
-    func standby() throws {
-        let state = try RoleProbe.nodeState(from: Self.standbyRow, serverVersion: "15.18")
+    func standbyRow() throws {
+        let state = try RoleProbe.nodeState(from: Self.row(Self.standby), serverVersion: "15.18")
         #expect(state == NodeState(inRecovery: true, serverVersion: "15.18", timeline: 3, receivedPosition: "0/3000148",
                                    replayedPosition: "0/3000060", lagBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: false,
                                    receiver: .running(status: "streaming", silence: Milliseconds(250))))
     }
 
     @Test("a primary's row has no standby signals")
-    func primary() throws {
-        let state = try RoleProbe.nodeState(from: Self.primaryRow, serverVersion: "16.4")
+    func primaryRow() throws {
+        let row = Self.row([.inRecovery: "f", .walPosition: "0/5000000", .receiverVisible: "f", .timeline: "2"])
+        let state = try RoleProbe.nodeState(from: row, serverVersion: "16.4")
         #expect(state == NodeState(inRecovery: false, serverVersion: "16.4", timeline: 2, walPosition: "0/5000000"))
+    }
+
+    @Test("columns are read by name, whatever their order")
+    func columnOrder() throws {
+        let row = Self.row(Self.standby)
+        let reversed = QueryRow(columns: row.columns.reversed(), values: row.values.reversed())
+        #expect(try RoleProbe.nodeState(from: reversed, serverVersion: "") == RoleProbe.nodeState(from: row, serverVersion: ""))
     }
 
     @Test("the receiver is unknown without pg_read_all_stats, stopped when no row says otherwise", arguments: [
@@ -26,16 +43,65 @@ struct RoleProbeTests {
         ("t", "waiting", .running(status: "waiting", silence: Milliseconds(250))),
     ])
     func receiver(visible: String, status: String?, receiver: WALReceiver) throws {
-        var row = Self.standbyRow
-        row[7] = visible
-        row[8] = status
-        #expect(try RoleProbe.nodeState(from: row, serverVersion: "").receiver == receiver)
+        var values = Self.standby
+        values[.receiverVisible] = visible
+        values[.receiverStatus] = status
+        #expect(try RoleProbe.nodeState(from: Self.row(values), serverVersion: "").receiver == receiver)
     }
 
-    @Test("anything but t or f in the role column is a query failure, never a role", arguments: [
-        [], [nil], ["true"], Array(repeating: nil, count: 11), ["x"] + Array(repeating: nil, count: 10),
-    ] as [[String?]])
-    func unexpectedAnswers(row: [String?]) {
-        #expect(throws: ProbeFailure.self) { try RoleProbe.nodeState(from: row, serverVersion: "") }
+    @Test("anything but t or f in the role column is a query failure, never a role", arguments: ["true", "x", ""] as [String])
+    func unexpectedRole(value: String) {
+        var values = Self.standby
+        values[.inRecovery] = value
+        #expect(throws: ProbeFailure.self) { try RoleProbe.nodeState(from: Self.row(values), serverVersion: "") }
+    }
+
+    @Test("a missing column is a query failure that names it", arguments: RoleProbe.Column.allCases)
+    func missingColumn(column: RoleProbe.Column) {
+        let row = Self.row(Self.standby)
+        let kept = row.columns.indices.filter { row.columns[$0] != column.rawValue }
+        let error = #expect(throws: ProbeFailure.self) {
+            try RoleProbe.nodeState(from: QueryRow(columns: kept.map { row.columns[$0] }, values: kept.map { row.values[$0] }), serverVersion: "")
+        }
+        #expect(error == .queryFailed(detail: "the statement returned no column \(column.rawValue)"))
+    }
+
+    @Test("the replication statement names every column the probe reads", arguments: RoleProbe.Column.allCases)
+    func statementNamesColumn(column: RoleProbe.Column) {
+        let named = column == .inRecovery ? "SELECT s.in_recovery," : "AS \(column.rawValue)"
+        #expect(RoleProbe.replicationQuery.containsText(named))
+    }
+
+    @Test("no operator in either statement resolves through the search path", arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery])
+    func operatorsQualified(statement: String) {
+        #expect(Self.unqualifiedOperators(in: statement) == [])
+    }
+
+    @Test("the operator guard itself catches an unqualified operator", arguments: ["SELECT 1 * 2", "SELECT a <= b", "SELECT 'x' || y", "SELECT -1"])
+    func guardCatches(statement: String) {
+        #expect(Self.unqualifiedOperators(in: statement) != [])
+    }
+
+    /// Operator characters outside string literals and outside
+    /// `OPERATOR(pg_catalog.x)`; `::` casts, `(`, `)`, `,` and `.` are syntax.
+    static func unqualifiedOperators(in statement: String) -> [String] {
+        let operatorCharacters = Set("+-*/<>=~!@#%^&|`?")
+        var found: [String] = []
+        var text = Substring(statement)
+        while let character = text.first {
+            if character == "'" {
+                text = text.dropFirst().drop { $0 != "'" }.dropFirst()
+            } else if text.hasPrefix("OPERATOR(pg_catalog.") {
+                text = text.drop { $0 != ")" }.dropFirst()
+            } else if text.hasPrefix("::") {
+                text = text.dropFirst(2)
+            } else if operatorCharacters.contains(character) {
+                found.append(String(text.prefix { operatorCharacters.contains($0) }))
+                text = text.drop { operatorCharacters.contains($0) }
+            } else {
+                text = text.dropFirst()
+            }
+        }
+        return found
     }
 }

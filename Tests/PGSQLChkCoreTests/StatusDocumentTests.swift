@@ -12,8 +12,11 @@ struct StatusDocumentTests {
          "primary, timeline 3, PostgreSQL 15.18"),
         (Verdict(status: .partialContent, body: "standby", exitStatus: .standby, state: standby),
          "standby, timeline 3, PostgreSQL 15.18, lag 232 bytes, WAL receiver streaming, replay paused"),
-        (Verdict(status: .notFound, body: "maintenance", exitStatus: .maintenance, state: NodeState(inRecovery: false), maintenance: true),
+        (Verdict(status: .notFound, body: "maintenance", exitStatus: .maintenance, state: NodeState(inRecovery: false), drain: .present),
          "primary, maintenance"),
+        (Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
+                 drain: .unreadable(reason: "drain file /x cannot be checked: Permission denied")),
+         "primary, drain file /x cannot be checked: Permission denied"),
         (Verdict(unavailable: "too many connections"), "unavailable: too many connections"),
     ])
     func summary(verdict: Verdict, line: String) {
@@ -27,7 +30,7 @@ struct StatusDocumentTests {
             {"status": 206, "role": "standby", "in_recovery": true, "timeline": 3, "server_version": "15.18", \
             "wal_position": null, "received_position": "0/3000148", "replayed_position": "0/3000060", "lag_bytes": 232, \
             "replay_delay_seconds": 1.5, "replay_paused": true, "receiver_state": "streaming", "receiver_silence_seconds": 0.25, \
-            "maintenance": false, "reason": null}
+            "maintenance": false, "maintenance_problem": null, "reason": null}
             """)
     }
 
@@ -35,6 +38,14 @@ struct StatusDocumentTests {
     func failureJSON() {
         let json = StatusDocument.json(of: Verdict(unavailable: "odd \"quote\"\n"))
         #expect(json.hasPrefix("{\"status\": 503, \"role\": \"unknown\", \"in_recovery\": null,"))
-        #expect(json.hasSuffix("\"maintenance\": false, \"reason\": \"odd \\\"quote\\\"\\n\"}"))
+        #expect(json.hasSuffix("\"maintenance\": false, \"maintenance_problem\": null, \"reason\": \"odd \\\"quote\\\"\\n\"}"))
+    }
+
+    @Test("an unreadable drain file is unknown maintenance, with the problem named")
+    func unreadableDrainJSON() {
+        let verdict = Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
+                              drain: .unreadable(reason: "drain file /x cannot be checked: Permission denied"))
+        #expect(StatusDocument.json(of: verdict).hasSuffix(
+            "\"maintenance\": null, \"maintenance_problem\": \"drain file /x cannot be checked: Permission denied\", \"reason\": null}"))
     }
 }

@@ -30,13 +30,13 @@ struct VerdictTests {
     func endpointByRole(endpoint: Endpoint, state: NodeState, requirements: StandbyRequirements,
                         status: HTTPStatus, body: String, exitStatus: ExitCode) {
         let request = CheckRequest(endpoint: endpoint, requirements: requirements)
-        let verdict = Verdict(for: request, outcome: .success(state), maintenance: false)
+        let verdict = Verdict(for: request, outcome: .success(state), drain: .absent)
         #expect(verdict == Verdict(status: status, body: body, exitStatus: exitStatus, state: state))
     }
 
     @Test("a probe failure is a 503 with its reason on every endpoint", arguments: Endpoint.allCases)
     func failureEverywhere(endpoint: Endpoint) {
-        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .failure(Self.down), maintenance: false)
+        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .failure(Self.down), drain: .absent)
         #expect(verdict == Verdict(status: .serviceUnavailable, body: "no response from server", exitStatus: .unavailable))
     }
 
@@ -48,7 +48,9 @@ struct VerdictTests {
         (.notAcceptingConnections(detail: "57P03"), "server is not accepting connections (starting up or shutting down)"),
         (.connectionRejected(sqlstate: "08P01", detail: "x"), "connection rejected (SQLSTATE 08P01)"),
         (.misconfigured(detail: "bogus"), "invalid connection settings"),
-        (.timedOut(phase: "logging in"), "timeout while logging in"),
+        (.timedOut(phase: .loggingIn), "timeout while logging in"),
+        (.timedOut(phase: .resolving), "timeout while looking up the server's host name"),
+        (.tlsFailed(.serverWithoutTLS, detail: "x"), "server does not support SSL, but sslmode requires it"),
         (.queryFailed(detail: "x"), "role query failed"),
     ])
     func failureReasons(failure: ProbeFailure, reason: String) {
@@ -63,16 +65,24 @@ struct VerdictTests {
         (.readOnly, .failure(down)),
     ])
     func maintenanceDrains(endpoint: Endpoint, outcome: Result<NodeState, ProbeFailure>) {
-        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: outcome, maintenance: true)
+        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: outcome, drain: .present)
         #expect(verdict.status == .notFound)
         #expect(verdict.body == "maintenance")
         #expect(verdict.exitStatus == .maintenance)
         #expect(verdict.maintenance)
     }
 
+    @Test("a drain file that cannot be looked at routes by role, and says why")
+    func unreadableDrain() {
+        let drain = DrainState.unreadable(reason: "drain file /x cannot be checked: Permission denied")
+        let verdict = Verdict(for: CheckRequest(), outcome: .success(Self.primary), drain: drain)
+        #expect(verdict.status == .ok)
+        #expect(verdict.drain.problem == "drain file /x cannot be checked: Permission denied")
+    }
+
     @Test("health and status report through maintenance instead of draining", arguments: [Endpoint.health, .status])
     func maintenanceReported(endpoint: Endpoint) {
-        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .success(Self.primary), maintenance: true)
+        let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .success(Self.primary), drain: .present)
         #expect(verdict.status == .ok)
         #expect(verdict.maintenance)
     }
@@ -80,7 +90,7 @@ struct VerdictTests {
     @Test("no failure detail ever reaches the body")
     func detailStaysOut() {
         let secret = "FATAL:  28P01: password authentication failed for user \"monitor\""
-        let verdict = Verdict(for: CheckRequest(), outcome: .failure(.authenticationFailed(detail: secret)), maintenance: false)
+        let verdict = Verdict(for: CheckRequest(), outcome: .failure(.authenticationFailed(detail: secret)), drain: .absent)
         #expect(!verdict.body.contains("monitor"))
         #expect(!verdict.body.contains("28P01"))
     }
@@ -89,32 +99,5 @@ struct VerdictTests {
     func refusal() {
         let refusal = RequestError.methodNotAllowed(method: "PUT")
         #expect(Verdict(refusing: refusal) == Verdict(status: .methodNotAllowed, body: refusal.reason, exitStatus: .refused))
-        #expect(ExitCode.refused.rawValue == 4)
-    }
-}
-
-@Suite("Standby requirements")
-struct StandbyRequirementsTests {
-    static let streaming = WALReceiver.running(status: "streaming", silence: nil)
-
-    @Test("the first unmet requirement is the reason; unknown signals never pass", arguments: [
-        (StandbyRequirements(), NodeState(inRecovery: true, receiver: .stopped), nil),
-        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: streaming), nil),
-        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: .stopped), "WAL receiver not running"),
-        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: .running(status: "waiting", silence: nil)),
-         "WAL receiver waiting, not streaming"),
-        (StandbyRequirements(requiresStreaming: true), NodeState(inRecovery: true, receiver: .notVisible),
-         "replication state not visible to the monitoring role (grant pg_monitor)"),
-        (StandbyRequirements(maximumLagBytes: 1024), NodeState(inRecovery: true, lagBytes: 1024), nil),
-        (StandbyRequirements(maximumLagBytes: 1024), NodeState(inRecovery: true, lagBytes: 1025), "replication lag 1025 bytes exceeds maximum 1024 bytes"),
-        (StandbyRequirements(maximumLagBytes: 1024), NodeState(inRecovery: true), "replication lag unknown (no WAL received by streaming)"),
-        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true, replayDelay: Milliseconds(0)), nil),
-        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true, replayDelay: Milliseconds(42_500)),
-         "replay delay 42.5s exceeds maximum 30s"),
-        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true),
-         "replay delay unknown (no WAL received by streaming)"),
-    ] as [(StandbyRequirements, NodeState, String?)])
-    func unmet(requirements: StandbyRequirements, state: NodeState, reason: String?) {
-        #expect(requirements.unmet(by: state) == reason)
     }
 }

@@ -4,7 +4,7 @@ import Testing
 /// Messages as libpq 15 prints them with `PQERRORS_VERBOSE`, captured from the
 /// test cluster.
 @Suite("Connection failure classification")
-struct ConnectionFailureClassifierTests {
+struct ProbeFailureTests {
     @Test("libpq messages map to the reason a DBA can act on", arguments: [
         ("connection to server on socket \"/run/postgresql/.s.PGSQL.1\" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket?\n",
          false, "no response from server"),
@@ -31,6 +31,16 @@ struct ConnectionFailureClassifierTests {
         ("connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  XX000: something odd\n",
          false, "connection rejected (SQLSTATE XX000)"),
         ("invalid connection option \"bogus\"\n", false, "invalid connection settings"),
+        ("connection to server at \"127.0.0.1\", port 5432 failed: server does not support SSL, but SSL was required\n",
+         false, "server does not support SSL, but sslmode requires it"),
+        ("connection to server at \"db1\" (10.0.0.1), port 5432 failed: SSL error: certificate verify failed\n",
+         false, "server certificate verification failed"),
+        ("connection to server at \"db1\" (10.0.0.1), port 5432 failed: server certificate for \"db2\" does not match host name \"db1\"\n",
+         false, "server certificate verification failed"),
+        ("connection to server at \"db1\" (10.0.0.1), port 5432 failed: root certificate file \"/nonexistent/.postgresql/root.crt\" does not exist\nEither provide the file or change sslmode to disable server certificate verification.\n",
+         false, "SSL certificate or key file problem"),
+        ("connection to server at \"db1\" (10.0.0.1), port 5432 failed: SSL SYSCALL error: EOF detected\n",
+         false, "SSL handshake failed"),
         ("invalid integer value \"x\" for connection option \"port\"\n", false, "invalid connection settings"),
     ])
     func classification(message: String, needsPassword: Bool, reason: String) {

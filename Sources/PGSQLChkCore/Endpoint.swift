@@ -1,0 +1,43 @@
+/// The questions pgsqlchk answers, named as Patroni's REST API names them so
+/// that HAProxy configurations written for Patroni carry over.
+enum Endpoint: String, CaseIterable, Sendable {
+    /// `/`: 200 primary, 206 standby (the classic answer HAProxy's default
+    /// `OPTIONS /` check gets).
+    case role = "/"
+    /// `/primary` and its aliases: 200 only on a primary.
+    case primary = "/primary"
+    /// `/replica`, `/standby`: 200 only on a standby that meets the requirements.
+    case replica = "/replica"
+    /// `/read-only`: 200 on a primary or on a standby that meets the requirements.
+    case readOnly = "/read-only"
+    /// `/health`: 200 when PostgreSQL answers, whatever its role.
+    case health = "/health"
+    /// `/status`: the node's state as JSON, 200 when PostgreSQL answers.
+    case status = "/status"
+
+    /// Every path accepted, aliases included.
+    static let paths: [(path: String, endpoint: Endpoint)] = [
+        ("/", .role),
+        ("/primary", .primary), ("/read-write", .primary), ("/master", .primary), ("/leader", .primary),
+        ("/replica", .replica), ("/standby", .replica),
+        ("/read-only", .readOnly),
+        ("/health", .health),
+        ("/status", .status),
+    ]
+
+    /// The endpoint a request path names, aliases included; nil for any other path.
+    init?(path: String) {
+        guard let match = Endpoint.paths.first(where: { $0.path == path }) else { return nil }
+        self = match.endpoint
+    }
+
+    /// `/, /primary, /replica, /read-only, /health or /status`: the endpoints
+    /// without their aliases, for a reason line.
+    static let choices = Text.alternatives(allCases.map(\.rawValue))
+
+    /// Whether the drain file takes the node out of this endpoint's answers.
+    /// `/health` and `/status` report; they do not route.
+    var honoursMaintenance: Bool {
+        self != .health && self != .status
+    }
+}

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Who the answer is for, decided once per process from stdin.
+enum Mode: Equatable, Sendable {
+    /// A super-server handed over a check connection: read its request,
+    /// answer in its dialect, close cleanly.
+    case checkConnection
+    /// An admin ran the check: nothing is read, and the answer is printed as
+    /// `--output` asks.
+    case byHand(OutputFormat)
+}
+
+/// One check, from the request to the last byte written: the same pipeline
+/// for HTTP and the agent, which differ only in their ``Dialect``.
+struct HealthCheck {
+    /// The part of the deadline kept for writing the answer: the probe gives
+    /// up this much earlier, so that its own timeout answer, which names the
+    /// phase, is written before the backstop fires.
+    static let answerReserve = Milliseconds(10)
+
+    let configuration: Configuration
+    let mode: Mode
+    let diagnostics: Diagnostics
+    /// The whole check's budget, from the process's start.
+    let deadline: Deadline
+
+    /// How long a request may take to arrive: all of the deadline but the
+    /// third kept for the probe. A request is never answered as another
+    /// question because it came late (one lost segment costs 200 ms or more);
+    /// a peer that sends nothing gets the answer to ``Configuration/question``
+    /// when this passes, or at once when it closes its side.
+    var requestWaitEnd: Deadline {
+        deadline.earlier(by: Milliseconds(configuration.timeout.value / 3))
+    }
+
+    var probeDeadline: Deadline {
+        deadline.earlier(by: min(Self.answerReserve, Milliseconds(configuration.timeout.value / 10)))
+    }
+
+    /// Runs the check and returns the exit status.
+    func run() -> Int32 {
+        let drain = DrainState.read(path: configuration.maintenanceFile, report: diagnostics.report)
+        let dialect = configuration.dialect
+        var request = dialect.question(configured: configuration.question, defaults: configuration.requirements)
+        let armed = Backstop.arm(at: deadline, answering: timeoutAnswer(to: request, drain: drain, phase: .readingRequest),
+                                 exitStatus: .unavailable, finishesConnection: mode == .checkConnection)
+        if !armed {
+            diagnostics.report("could not arm the deadline's backstop: \(String(cString: strerror(errno)))")
+        }
+        if mode == .checkConnection {
+            let received = CheckPeer.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)
+            do {
+                if let asked = try dialect.request(from: received, defaults: configuration.requirements) { request = asked }
+            } catch {
+                diagnostics.report("refused request: \(error.reason)")
+                send(dialect.render(refusing: error))
+                return ExitCode.refused.rawValue
+            }
+        }
+        let outcome = RoleProbe.run(configuration.connection, depth: depth(for: request), before: probeDeadline) { phase in
+            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
+        }
+        if case .failure(let failure) = outcome {
+            diagnostics.report("\(failure.reason): \(failure.detail)")
+        }
+        let verdict = Verdict(for: request, outcome: outcome, drain: drain)
+        // A standby that misses its limits is news; a role that simply does
+        // not match the endpoint (/primary on a standby) is every check's answer.
+        if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
+            diagnostics.report("\(request.endpoint.rawValue): \(unmet)")
+        }
+        send(render(verdict, for: request))
+        return verdict.exitStatus.rawValue
+    }
+
+    /// A hand run that prints a summary or JSON wants every signal; otherwise
+    /// the request decides.
+    private func depth(for request: CheckRequest) -> ProbeDepth {
+        switch mode {
+        case .byHand(.summary), .byHand(.json): .replication
+        case .checkConnection, .byHand(.http): request.depth
+        }
+    }
+
+    /// What the backstop writes if the deadline passes during `phase`: the
+    /// answer this request would get from a timeout then, drain file included.
+    private func timeoutAnswer(to request: CheckRequest, drain: DrainState, phase: CheckPhase) -> [UInt8] {
+        render(Verdict(for: request, outcome: .failure(.timedOut(phase: phase)), drain: drain), for: request)
+    }
+
+    /// The dialect's bytes for a check connection (and for `--output http`
+    /// by hand); a summary line or JSON by hand.
+    private func render(_ verdict: Verdict, for request: CheckRequest) -> [UInt8] {
+        switch mode {
+        case .checkConnection, .byHand(.http): configuration.dialect.render(verdict, for: request)
+        case .byHand(.summary): Array((StatusDocument.summary(of: verdict) + "\n").utf8)
+        case .byHand(.json): Array((StatusDocument.json(of: verdict) + "\n").utf8)
+        }
+    }
+
+    private func send(_ bytes: [UInt8]) {
+        HealthCheckCommand.send(bytes, finishing: mode == .checkConnection, diagnostics: diagnostics)
+    }
+}

@@ -1,0 +1,142 @@
+/// How much a check needs to know.
+enum ProbeDepth: Sendable {
+    /// `pg_is_in_recovery()` alone: the classic check, the cheapest statement.
+    case role
+    /// The role and every replication signal (``RoleProbe/replicationQuery``).
+    case replication
+}
+
+/// Asks the node for its role, and its replication state when needed, in one round trip.
+///
+/// Both statements are immune to the objects a role may create and to the
+/// `search_path` it may be given (the CVE-2018-1058 pattern): every function
+/// is schema-qualified, and every operator is written
+/// `OPERATOR(pg_catalog.x)`, because an unqualified operator resolves to the
+/// best-matching one anywhere on the path, and `public.*(numeric, integer)`
+/// matches `extract(...) * 1000` better than the built-in one does.
+/// `GREATEST`, `COALESCE`, `CASE`, `extract` and the casts to SQL's own types
+/// are syntax that resolves in `pg_catalog` alone. `RoleProbeTests` guards this.
+enum RoleProbe {
+    /// The classic check's statement. Planning the replication statement costs
+    /// the server about a millisecond more per check (measured against a
+    /// local primary), so checks that need no replication signal skip it.
+    static let roleQuery = "SELECT pg_catalog.pg_is_in_recovery() AS in_recovery"
+
+    /// One statement, so one round trip, whatever the role. The
+    /// recovery-only functions sit behind `CASE` because they raise errors on
+    /// a primary. The replay delay is zero whenever everything received is
+    /// replayed, so it cannot grow on an idle primary the way
+    /// `now() - pg_last_xact_replay_timestamp()` alone does. Ages are floored
+    /// at zero (`now()` is the statement's start, so a message that arrives
+    /// during it, or a primary whose clock runs ahead, gives a negative age)
+    /// by CASE, not GREATEST, which would turn an unknown (NULL) age into 0.
+    /// Positions and lag are a standby's only: a promoted node keeps its last
+    /// received and replayed positions, which no longer mean anything.
+    /// Columns are read by name (``Column``).
+    static let replicationQuery = """
+        SELECT s.in_recovery,
+          CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END AS replay_paused,
+          CASE WHEN s.in_recovery THEN s.received END AS received_lsn,
+          CASE WHEN s.in_recovery THEN s.replayed END AS replayed_lsn,
+          CASE WHEN NOT s.in_recovery THEN pg_catalog.pg_current_wal_lsn() END AS current_lsn,
+          CASE WHEN s.in_recovery AND s.received IS NOT NULL AND s.replayed IS NOT NULL
+               THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END AS lag_bytes,
+          CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
+               WHEN s.received OPERATOR(pg_catalog.<=) s.replayed THEN 0
+               WHEN s.replay_age OPERATOR(pg_catalog.<) 0 THEN 0
+               ELSE s.replay_age END AS replay_delay_ms,
+          pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AS receiver_visible,
+          w.status AS receiver_status,
+          CASE WHEN w.receipt_age OPERATOR(pg_catalog.<) 0 THEN 0 ELSE w.receipt_age END AS receiver_silence_ms,
+          CASE WHEN s.in_recovery THEN COALESCE(w.received_tli, (pg_catalog.pg_control_checkpoint()).timeline_id)
+               ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
+          END AS timeline
+        FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
+                     pg_catalog.pg_last_wal_receive_lsn() AS received,
+                     pg_catalog.pg_last_wal_replay_lsn() AS replayed,
+                     (extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.pg_last_xact_replay_timestamp())
+                        OPERATOR(pg_catalog.*) 1000)::bigint AS replay_age) s
+          LEFT JOIN (SELECT status, received_tli,
+                            (extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) last_msg_receipt_time)
+                               OPERATOR(pg_catalog.*) 1000)::bigint AS receipt_age
+                     FROM pg_catalog.pg_stat_wal_receiver) w ON true
+        """
+
+    /// The replication statement's columns, by the names it gives them.
+    enum Column: String, CaseIterable {
+        case inRecovery = "in_recovery"
+        case replayPaused = "replay_paused"
+        case receivedPosition = "received_lsn"
+        case replayedPosition = "replayed_lsn"
+        case walPosition = "current_lsn"
+        case lagBytes = "lag_bytes"
+        case replayDelay = "replay_delay_ms"
+        case receiverVisible = "receiver_visible"
+        case receiverStatus = "receiver_status"
+        case receiverSilence = "receiver_silence_ms"
+        case timeline = "timeline"
+    }
+
+    /// Connects with `settings`, asks what `depth` needs and closes, all
+    /// before `deadline`; `entering` hears of each phase as it starts.
+    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, before deadline: Deadline,
+                    entering: (CheckPhase) -> Void) -> Result<NodeState, ProbeFailure> {
+        Result { () throws(ProbeFailure) -> NodeState in
+            let connection = try PostgresConnection.connect(settings, before: deadline, entering: entering)
+            entering(.querying)
+            switch depth {
+            case .role:
+                let row = try connection.firstRow(of: roleQuery, before: deadline)
+                guard let inRecovery = flag(try row.value(of: Column.inRecovery.rawValue)) else {
+                    throw .queryFailed(detail: "unexpected answer to the role query: \(row.values)")
+                }
+                return NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
+                                 receiver: inRecovery ? .notVisible : .notApplicable)
+            case .replication:
+                let row = try connection.firstRow(of: replicationQuery, before: deadline)
+                return try nodeState(from: row, serverVersion: connection.serverVersion)
+            }
+        }
+    }
+
+    /// Reads the row ``replicationQuery`` returns, each column by its name.
+    /// `in_recovery` must be `t` or `f`; any other column may be NULL (not
+    /// visible to the role, or not applicable), and is then unknown, never
+    /// assumed healthy. A missing column is a query failure.
+    static func nodeState(from row: QueryRow, serverVersion: String) throws(ProbeFailure) -> NodeState {
+        func value(_ column: Column) throws(ProbeFailure) -> String? { try row.value(of: column.rawValue) }
+        guard let inRecovery = flag(try value(.inRecovery)) else {
+            throw .queryFailed(detail: "unexpected answer to the role query: \(row.values)")
+        }
+        let receiverStatus = try value(.receiverStatus)
+        let silence = try value(.receiverSilence).flatMap { Int($0) }.map(Milliseconds.init)
+        let receiver: WALReceiver
+        if !inRecovery {
+            receiver = .notApplicable
+        } else if flag(try value(.receiverVisible)) != true {
+            receiver = .notVisible
+        } else {
+            receiver = receiverStatus.map { .running(status: $0, silence: silence) } ?? .stopped
+        }
+        return NodeState(
+            inRecovery: inRecovery,
+            serverVersion: serverVersion,
+            timeline: try value(.timeline).flatMap { Int($0) },
+            walPosition: try value(.walPosition),
+            receivedPosition: try value(.receivedPosition),
+            replayedPosition: try value(.replayedPosition),
+            lagBytes: try value(.lagBytes).flatMap { Int64($0) },
+            replayDelay: try value(.replayDelay).flatMap { Int($0) }.map(Milliseconds.init),
+            replayPaused: flag(try value(.replayPaused)),
+            receiver: receiver
+        )
+    }
+
+    private static func flag(_ text: String?) -> Bool? {
+        switch text {
+        case "t"?: true
+        case "f"?: false
+        default: nil
+        }
+    }
+}

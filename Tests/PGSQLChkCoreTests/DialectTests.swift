@@ -1,0 +1,54 @@
+import Testing
+@testable import PGSQLChkCore
+
+@Suite("Dialects: HTTP and the agent")
+struct DialectTests {
+    static let defaults = StandbyRequirements(maximumLagBytes: 7)
+
+    private func agentRequest(_ text: String, end: ReceivedRequest.End = .complete) throws(RequestError) -> CheckRequest? {
+        try Dialect.agent.request(from: ReceivedRequest(bytes: Array(text.utf8), end: end), defaults: Self.defaults)
+    }
+
+    @Test("agent-send reads as query parameters over the defaults, always for /read-only", arguments: [
+        ("\n", StandbyRequirements(maximumLagBytes: 7)),
+        ("lag=16MB\n", StandbyRequirements(maximumLagBytes: 16 << 20)),
+        ("lag=%31%36MB\n", StandbyRequirements(maximumLagBytes: 16 << 20)),
+        ("replication_state=streaming\r\n", StandbyRequirements(maximumLagBytes: 7, requiresStreaming: true)),
+    ])
+    func agentSend(line: String, requirements: StandbyRequirements) throws {
+        #expect(try agentRequest(line) == CheckRequest(endpoint: .readOnly, requirements: requirements))
+    }
+
+    @Test("no agent-send at all asks nothing, so the agent answers its own /read-only question", arguments: [ReceivedRequest.End.peerClosed, .waitEnded])
+    func silentAgent(end: ReceivedRequest.End) throws {
+        #expect(try agentRequest("", end: end) == nil)
+        #expect(Dialect.agent.question(configured: CheckRequest(endpoint: .primary), defaults: Self.defaults)
+            == CheckRequest(endpoint: .readOnly, requirements: Self.defaults))
+    }
+
+    @Test("a bad or unfinished agent-send is refused, never read as another question", arguments: [
+        ("lag=lots\n", ReceivedRequest.End.complete, RequestError.invalidValue(parameter: "lag", value: "lots", expected: "expected bytes such as 1048576, 16MB or 1GB")),
+        ("lag=16", .waitEnded, .requestTimeout),
+        ("lag=16", .peerClosed, .incompleteRequestLine),
+        ("lag=16\u{e9}\n", .complete, .notASCII),
+        (String(repeating: "x", count: 8_192), .limitReached, .headTooLarge),
+    ])
+    func badAgentSend(text: String, end: ReceivedRequest.End, error: RequestError) {
+        #expect(throws: error) { try agentRequest(text, end: end) }
+    }
+
+    @Test("each dialect renders answers and refusals in its own form")
+    func rendering() {
+        let verdict = Verdict(unavailable: "too many connections")
+        #expect(String(decoding: Dialect.agent.render(verdict, for: CheckRequest()), as: UTF8.self) == "down #too many connections\n")
+        #expect(String(decoding: Dialect.http.render(verdict, for: CheckRequest()), as: UTF8.self).hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(String(decoding: Dialect.agent.render(refusing: .notASCII), as: UTF8.self) == "down #agent-send: request is not ASCII\n")
+        #expect(String(decoding: Dialect.http.render(refusing: .notASCII), as: UTF8.self).hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+    }
+
+    @Test("the HTTP dialect answers the command line's question when nothing is asked")
+    func httpQuestion() {
+        let configured = CheckRequest(endpoint: .replica, requirements: Self.defaults)
+        #expect(Dialect.http.question(configured: configured, defaults: StandbyRequirements()) == configured)
+    }
+}

@@ -1,0 +1,83 @@
+import Testing
+@testable import PGSQLChkCore
+
+@Suite("HTTP request parsing")
+struct HTTPRequestParserTests {
+    static let defaults = StandbyRequirements(maximumLagBytes: 42)
+
+    private func parse(_ text: String, end: ReceivedRequest.End = .complete) throws(RequestError) -> CheckRequest? {
+        try HTTPRequestParser.parse(ReceivedRequest(bytes: Array(text.utf8), end: end), defaults: Self.defaults)
+    }
+
+    @Test("no request at all, when the peer closes or the wait ends, asks nothing", arguments: [ReceivedRequest.End.peerClosed, .waitEnded])
+    func empty(end: ReceivedRequest.End) throws {
+        #expect(try parse("", end: end) == nil)
+    }
+
+    @Test("HAProxy's, curl's and hand-typed requests parse", arguments: [
+        ("OPTIONS / HTTP/1.0\r\n\r\n", CheckRequest(endpoint: .role, requirements: StandbyRequirements(maximumLagBytes: 42))),
+        ("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", CheckRequest(endpoint: .role, requirements: StandbyRequirements(maximumLagBytes: 42))),
+        ("GET /replica?lag=1MB HTTP/1.1\r\nHost: db1:23267\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n",
+         CheckRequest(endpoint: .replica, requirements: StandbyRequirements(maximumLagBytes: 1 << 20))),
+        ("HEAD /primary HTTP/1.1\r\n\r\n", CheckRequest(endpoint: .primary, requirements: StandbyRequirements(maximumLagBytes: 42), omitsBody: true)),
+        ("GET /health HTTP/1.1\r\naccept: application/json, text/plain\r\n\r\n",
+         CheckRequest(endpoint: .health, requirements: StandbyRequirements(maximumLagBytes: 42), wantsJSON: true)),
+        ("GET /status HTTP/1.0\n\n", CheckRequest(endpoint: .status, requirements: StandbyRequirements(maximumLagBytes: 42), wantsJSON: true)),
+        ("\r\nGET /primary HTTP/1.1\r\n\r\n", CheckRequest(endpoint: .primary, requirements: StandbyRequirements(maximumLagBytes: 42))),
+        ("GET http://db1:23267/replica?lag=1kB HTTP/1.1\r\nHost: db1\r\n\r\n",
+         CheckRequest(endpoint: .replica, requirements: StandbyRequirements(maximumLagBytes: 1 << 10))),
+    ])
+    func wellFormed(text: String, request: CheckRequest) throws {
+        #expect(try parse(text) == request)
+    }
+
+    @Test("malformed requests are clear 4xx answers", arguments: [
+        ("POST / HTTP/1.1\r\n\r\n", HTTPStatus.methodNotAllowed, "method \"POST\" not allowed; use GET, HEAD or OPTIONS"),
+        ("get / HTTP/1.1\r\n\r\n", .methodNotAllowed, "method \"get\" not allowed; use GET, HEAD or OPTIONS"),
+        ("GET /\r\n\r\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
+        ("GET  / HTTP/1.1\r\n\r\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
+        ("GET / HTTP/2\r\n\r\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
+        ("GET / HTTP/1.1\r\nno colon here\r\n\r\n", .badRequest, "malformed header line"),
+        ("GET / HTTP/1.1\r\n: empty name\r\n\r\n", .badRequest, "malformed header line"),
+        ("GET /r\u{e9}plica HTTP/1.1\r\n\r\n", .badRequest, "request is not ASCII"),
+        ("\u{16}\u{03}\u{01}\n\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
+        ("\r\n\r\nGET / HTTP/1.1\r\n\r\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
+        ("GET /nope HTTP/1.1\r\n\r\n", .badRequest, "unknown endpoint \"/nope\"; try \(Endpoint.choices)"),
+    ])
+    func malformed(text: String, status: HTTPStatus, reason: String) {
+        let error = #expect(throws: RequestError.self) { try parse(text) }
+        #expect(error?.status == status)
+        #expect(error?.reason == reason)
+    }
+
+    @Test("how reading ended decides what an unfinished head means", arguments: [
+        ("GET /replica HTTP/1.1\r\nHost: x\r\n", ReceivedRequest.End.waitEnded, RequestError.requestTimeout),
+        ("GET /repl", .waitEnded, .requestTimeout),
+        ("\r\n", .waitEnded, .requestTimeout),
+        ("GET /repl", .peerClosed, .incompleteRequestLine),
+        ("\u{16}\u{03}\u{01}", .peerClosed, .incompleteRequestLine),
+        ("GET / HTTP/1.1\r\nX-Pad: " + String(repeating: "a", count: 9_000) + "\r\n", .limitReached, .headTooLarge),
+    ])
+    func unfinished(text: String, end: ReceivedRequest.End, error: RequestError) {
+        #expect(throws: error) { try parse(text, end: end) }
+    }
+
+    @Test("a request line the peer closed after, without a blank line, still parses (nc, then Ctrl-D)")
+    func closedAfterRequestLine() throws {
+        #expect(try parse("GET /primary HTTP/1.0\n", end: .peerClosed)?.endpoint == .primary)
+    }
+
+    @Test("a head is complete once a blank line follows the request line", arguments: [
+        ("OPTIONS / HTTP/1.0\r\n\r\n", true),
+        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        ("GET /\n\n", true),
+        ("\r\nGET / HTTP/1.1\r\n\r\n", true),
+        ("\r\n\r\n", false),
+        ("GET / HTTP/1.1\r\nHost: x\r\n", false),
+        ("GET / HTTP/1.1\r\n\r", false),
+        ("", false),
+    ])
+    func completeness(text: String, complete: Bool) {
+        #expect(HTTPRequestParser.isHeadComplete(Array(text.utf8)) == complete)
+    }
+}
