@@ -12,8 +12,8 @@
 --     <= max_connections - superuser_reserved_connections
 --        - pgsqlchk's CONNECTION LIMIT - other non-superuser needs
 --
--- e.g. max_connections 100, superuser_reserved_connections 3, pgsqlchk 10:
--- app 80 leaves 7 for maintenance roles. Then set HAProxy's per-server
+-- e.g. max_connections 100, superuser_reserved_connections 3, pgsqlchk 14:
+-- app 80 leaves 3 for maintenance roles. Then set HAProxy's per-server
 -- `maxconn` (haproxy/haproxy.cfg) so that maxconn x number of HAProxies
 -- <= this limit: clients beyond it wait in HAProxy's queue instead of
 -- being refused by PostgreSQL. Streaming replication's walsenders do not

@@ -8,9 +8,10 @@
 -- unix socket, and only from the OS user that pg_ident.conf maps to it.
 --
 -- CONNECTION LIMIT caps the slots the checks take: xinetd's `instances` for
--- the HTTP check (10, xinetd/pgsqlchk) plus the agent's (4,
--- xinetd/pgsqlchk-agent) stay at or below it, so a check storm can never take
--- the slots that clients were promised (sql/app-connection-limit.sql).
+-- the HTTP check (xinetd/pgsqlchk, or MaxConnections in
+-- systemd/pgsqlchk.socket) plus the agent's (xinetd/pgsqlchk-agent) stay at
+-- or below it, so a check storm can never take the slots that clients were
+-- promised (sql/app-connection-limit.sql).
 CREATE ROLE pgsqlchk
     LOGIN
     NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
