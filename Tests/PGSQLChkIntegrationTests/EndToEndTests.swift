@@ -1,3 +1,4 @@
+import ParsedResponse
 import Testing
 #if canImport(Glibc)
 import Glibc

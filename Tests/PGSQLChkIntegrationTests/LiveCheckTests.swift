@@ -1,4 +1,5 @@
 import CLibPQ
+import ParsedResponse
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -213,33 +213,6 @@ func monotonicSeconds() -> Double {
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
-/// A parsed HTTP response, strictly: anything malformed fails the parse.
-struct ParsedResponse {
-    let status: Int
-    let headers: [String: String]
-    let body: String
-
-    /// Parses `bytes` as exactly one HTTP/1.1 response with CRLF line ends, a
-    /// Content-Length that matches the body, and nothing after it.
-    init?(_ bytes: [UInt8]) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let headEnd = text.firstRange(of: "\r\n\r\n") else { return nil }
-        let lines = text[..<headEnd.lowerBound].split(separator: "\r\n", omittingEmptySubsequences: false)
-        let statusLine = lines[0].split(separator: " ", maxSplits: 2)
-        guard statusLine.count == 3, statusLine[0] == "HTTP/1.1", let status = Int(statusLine[1]) else { return nil }
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() {
-            guard !line.contains("\n"), let colon = line.firstIndex(of: ":") else { return nil }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingPrefix(" ").description
-        }
-        let body = String(text[headEnd.upperBound...])
-        guard let length = headers["content-length"].flatMap(Int.init), length == body.utf8.count else { return nil }
-        self.status = status
-        self.headers = headers
-        self.body = body.hasSuffix("\n") ? String(body.dropLast()) : body
-    }
-}
-
 /// A process left running while a test works.
 struct BackgroundProcess {
     let pid: pid_t
