@@ -28,8 +28,9 @@ RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath --pkg-co
 
 .PHONY: build test unit-test bench demo clean version
 
+# --product: what ships, not the tests' response-check (Package.swift).
 build: $(LINK_FILES)
-	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product pgsqlchk
 	@echo "built $(BINARY) ($(VERSION))"
 
 test:

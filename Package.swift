@@ -33,7 +33,15 @@ let package = Package(
         ),
         .testTarget(
             name: "PGSQLChkIntegrationTests",
-            dependencies: ["CLibPQ"]
+            dependencies: ["CLibPQ", "ParsedResponse"]
+        ),
+        // The tests' one HTTP response validator, and the command that lends
+        // it to the shell suites in Tests/system.
+        .target(name: "ParsedResponse", path: "Tests/ParsedResponse"),
+        .executableTarget(
+            name: "response-check",
+            dependencies: ["ParsedResponse"],
+            path: "Tests/system/response-check"
         ),
     ],
     swiftLanguageModes: [.v6]

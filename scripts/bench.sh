@@ -28,10 +28,8 @@ export PGSQLCHK_RUN_DIR=${BENCH_RUN_DIR:-/tmp/pgsqlchk-bench}
 export PGSQLCHK_PRIMARY_PORT=${BENCH_PRIMARY_PORT:-55442}
 export PGSQLCHK_STANDBY_PORT=${BENCH_STANDBY_PORT:-55443}
 
-die() {
-  echo "bench.sh: $*" >&2
-  exit 1
-}
+# shellcheck source=scripts/common.sh
+. "$ROOT/scripts/common.sh"
 
 (($# == 1)) || die "usage: scripts/bench.sh BINARY"
 [[ -x $1 && -f $1 ]] || die "$1 is not an executable file (run make build first?)"

@@ -7,19 +7,17 @@
 #   cluster.sh pg_ctl NODE ARGS...            e.g. pg_ctl standby promote -w
 #   cluster.sh rebuild-standby NODE FROM      re-clone NODE as a standby of FROM
 #
-# Environment: PGSQLCHK_RUN_DIR (/tmp/pgsqlchk-run), PGSQLCHK_PRIMARY_PORT
-# (55432), PGSQLCHK_STANDBY_PORT (55433). `start` writes $RUN/env to source.
+# Environment: PGSQLCHK_RUN_DIR, PGSQLCHK_PRIMARY_PORT, PGSQLCHK_STANDBY_PORT
+# (defaults: scripts/common.sh). `start` writes $RUN/env to source.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/common.sh
 . "$SCRIPT_DIR/common.sh"
 readonly SCRIPT_DIR
-readonly RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
+readonly RUN PRIMARY_PORT STANDBY_PORT
 readonly SOCK=$RUN/sock
 readonly SETUP_LOG=$RUN/setup.log
-readonly PRIMARY_PORT=${PGSQLCHK_PRIMARY_PORT:-55432}
-readonly STANDBY_PORT=${PGSQLCHK_STANDBY_PORT:-55433}
 readonly STREAM_WAIT_SECONDS=30
 readonly REPOSITORY=${SCRIPT_DIR%/scripts}
 # Of the 17 slots not reserved for superusers (max_connections 20, 3
@@ -65,9 +63,9 @@ postmaster_pid() {
   [[ -f $RUN/$1/postmaster.pid ]] && head -n 1 "$RUN/$1/postmaster.pid"
 }
 
-is_running() {
+node_is_running() {
   local pid
-  pid=$(postmaster_pid "$1") && kill -0 "$pid" 2>/dev/null
+  pid=$(postmaster_pid "$1") && is_running "$pid"
 }
 
 prepare_run_dir() {
@@ -122,7 +120,7 @@ EOF
   {
     grep -v '^#' "$REPOSITORY/sql/pg_ident.conf"
     printf 'pgsqlchk    %s  pgsqlchk\n' "$(id -un)"
-    # scripts/package-test.sh runs the installed binary as nobody.
+    # Tests/system/package-test.sh runs the installed binary as nobody.
     printf 'pgsqlchk    nobody  pgsqlchk\n'
   } >"$RUN/primary/pg_ident.conf"
 }
@@ -190,7 +188,7 @@ write_env_file() {
 cmd_start() {
   bash "$SCRIPT_DIR/deps.sh" cluster
   find_pg_bin
-  if is_running primary && is_running standby; then
+  if node_is_running primary && node_is_running standby; then
     echo "cluster already running in $RUN (primary :$PRIMARY_PORT, standby :$STANDBY_PORT)"
     return 0
   fi
@@ -249,7 +247,7 @@ cmd_status() {
   find_pg_bin
   local node state all_running=0
   for node in primary standby; do
-    if ! is_running "$node"; then
+    if ! node_is_running "$node"; then
       echo "$node: not running"
       all_running=3
       continue
@@ -292,7 +290,7 @@ cmd_rebuild_standby() {
   node_port "$from" >/dev/null
   [[ $node != "$from" ]] || die "a node cannot be rebuilt from itself"
   find_pg_bin
-  is_running "$from" || die "$from is not running"
+  node_is_running "$from" || die "$from is not running"
   stop_node "$node"
   rm -rf "${RUN:?}/$node"
   clone_standby "$node" "$from"

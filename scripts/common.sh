@@ -1,4 +1,19 @@
-# Sourced by the scripts that run the test servers (cluster.sh, stack.sh).
+# Sourced by the scripts (cluster.sh, stack.sh, deps.sh, demo.sh, bench.sh,
+# test.sh) and the shell test suites (Tests/system): the one copy of every
+# helper they share. A helper's name means one thing everywhere.
+
+# Where the test servers run and listen: the environment's PGSQLCHK_* value,
+# else the default written here and nowhere else.
+RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
+PRIMARY_PORT=${PGSQLCHK_PRIMARY_PORT:-55432}
+STANDBY_PORT=${PGSQLCHK_STANDBY_PORT:-55433}
+RW_PORT=${PGSQLCHK_RW_PORT:-5000}
+RO_PORT=${PGSQLCHK_RO_PORT:-5001}
+STATS_PORT=${PGSQLCHK_STATS_PORT:-7000}
+PRIMARY_CHECK_PORT=${PGSQLCHK_PRIMARY_CHECK_PORT:-23267}
+STANDBY_CHECK_PORT=${PGSQLCHK_STANDBY_CHECK_PORT:-23268}
+PRIMARY_AGENT_PORT=${PGSQLCHK_PRIMARY_AGENT_PORT:-23269}
+STANDBY_AGENT_PORT=${PGSQLCHK_STANDBY_AGENT_PORT:-23270}
 
 # die MESSAGE [LOG]: says what failed, with the tail of LOG when it has one.
 die() {
@@ -15,4 +30,87 @@ die() {
 usage() {
   { echo usage:; sed -n "$1,$2p" "$0" | sed 's/^#//'; } >&2
   exit 2
+}
+
+# is_installed PACKAGE: dpkg has PACKAGE installed. A removed-but-not-purged
+# package still has an entry ("deinstall ok config-files"), so the exact
+# status string matters, not just the exit code.
+is_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+# is_running PID: the process runs, and is not a zombie: a daemon that setsid
+# left to PID 1 has exited (its ports closed) long before this machine's
+# PID 1 reaps it.
+is_running() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
+# stop_process PID: SIGTERM, then SIGKILL if it is still there after 5 s.
+stop_process() {
+  local pid=$1 tries=100
+  kill -TERM "$pid" 2>/dev/null || true
+  while is_running "$pid" && ((tries-- > 0)); do sleep 0.05; done
+  if is_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+}
+
+port_is_listening() {
+  [[ -n $(ss -Htln "sport = :$1") ]]
+}
+
+# listener_pid PORT: the pid of the process listening on PORT.
+listener_pid() {
+  local pid
+  pid=$(ss -Htlnp "sport = :$1" | grep -o 'pid=[0-9]*' | head -n 1)
+  [[ -n $pid ]] && echo "${pid#pid=}"
+}
+
+# environment_options FILE: FILE's assignments as EnvironmentFile= reads them
+# (VARIABLE=value lines; comments and blanks skipped), one "-E" and one
+# assignment a line, for systemd-socket-activate.
+environment_options() {
+  local line
+  while IFS= read -r line; do
+    if [[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; then printf '%s\n' -E "$line"; fi
+  done <"$1"
+}
+
+# start_activator PORT LOG ARGUMENT...: serves 127.0.0.1:PORT as a systemd
+# .socket with Accept=yes and StandardInput=socket would, spawning ARGUMENT...
+# (systemd-socket-activate's -E options, then the command) with each
+# connection on stdin and stdout, stderr to LOG. In its own session, so a test
+# runner's signals do not reach it. Prints its pid once it listens. Its log
+# names every check: "Spawned ... as PID N." and "Child N died with code C".
+start_activator() {
+  local port=$1 log=$2 pid deadline
+  shift 2
+  setsid systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "$@" </dev/null >>"$log" 2>&1 &
+  # setsid may fork: the process that listens is the one to stop.
+  deadline=$((SECONDS + 5))
+  until pid=$(listener_pid "$port"); do
+    ((SECONDS < deadline)) || die "systemd-socket-activate is not listening on $port" "$log"
+    sleep 0.05
+  done
+  echo "$pid"
+}
+
+# The test suites' tally: pass NAME and fail NAME print a line each and count;
+# expect NAME COMMAND... passes when COMMAND succeeds; finish_tests prints
+# the totals and fails when any test did. (Not in a pipeline or a command
+# substitution: the counters must change in the suite's shell.)
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+expect() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+finish_tests() {
+  echo "${0##*/}: $passed passed, $failed failed"
+  ((failed == 0))
 }

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 export PGSQLCHK_RUN_DIR=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-demo}
 export PGSQLCHK_BINARY=$PWD/.build/release/pgsqlchk
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 readonly LOG=$PGSQLCHK_RUN_DIR.log
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -18,7 +20,7 @@ cleanup() {
   bash scripts/stack.sh stop >>"$LOG" 2>&1 || true
   bash scripts/cluster.sh stop >>"$LOG" 2>&1 || true
   local busy
-  busy=$(ss -Htln | awk '{print $4}' | grep -E ":(${PGSQLCHK_PRIMARY_PORT:-55432}|${PGSQLCHK_STANDBY_PORT:-55433}|${RW_PORT:-5000}|${RO_PORT:-5001}|${STATS_PORT:-7000}|${PRIMARY_CHECK_PORT:-23267}|${STANDBY_CHECK_PORT:-23268})$" || true)
+  busy=$(ss -Htln | awk '{print $4}' | grep -E ":($PRIMARY_PORT|$STANDBY_PORT|$RW_PORT|$RO_PORT|$STATS_PORT|$PRIMARY_CHECK_PORT|$STANDBY_CHECK_PORT|$PRIMARY_AGENT_PORT|$STANDBY_AGENT_PORT)$" || true)
   if [[ -z $busy ]]; then echo "stopped HAProxy, xinetd, both PostgreSQL nodes; no port left open"; else echo "still listening: $busy"; fi
 }
 trap cleanup EXIT
@@ -51,8 +53,6 @@ step "Starting xinetd (one check port per node) and HAProxy from the shipped sam
 quietly bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$PGSQLCHK_RUN_DIR/stack.env"
-RW_PORT=$PGSQLCHK_RW_PORT RO_PORT=$PGSQLCHK_RO_PORT STATS_PORT=$PGSQLCHK_STATS_PORT
-PRIMARY_CHECK_PORT=$PGSQLCHK_PRIMARY_CHECK_PORT STANDBY_CHECK_PORT=$PGSQLCHK_STANDBY_CHECK_PORT
 echo "checks: node1 :$PRIMARY_CHECK_PORT, node2 :$STANDBY_CHECK_PORT; HAProxy: read-write :$RW_PORT, read-only :$RO_PORT, stats :$STATS_PORT"
 
 step "What each node's check answers (curl -i http://127.0.0.1:PORT/...)"

@@ -7,6 +7,8 @@
 # unconditionally. As root it installs what is missing; otherwise it prints the
 # command to run and exits 1.
 set -euo pipefail
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 readonly ALL_GROUPS=(build cluster e2e units package bench tools)
 
@@ -19,10 +21,10 @@ packages_for_group() {
     # curl: make demo shows each node's raw check answer; systemd brings
     # systemd-socket-activate, which the tests spawn checks with.
     e2e) echo xinetd haproxy curl systemd ;;
-    # scripts/units-test.sh: systemd-analyze and systemd-socket-activate,
+    # Tests/system/units-test.sh: systemd-analyze and systemd-socket-activate,
     # curl as the client, strace to see what the hardened unit would block.
     units) echo systemd curl python3 strace ;;
-    # scripts/package-test.sh: dpkg-shlibdeps (dpkg-dev), strip (binutils),
+    # Tests/system/package-test.sh: dpkg-shlibdeps (dpkg-dev), strip (binutils),
     # man (man-db), lintian.
     package) echo dpkg-dev binutils man-db lintian ;;
     bench) echo hyperfine gcc ;;
@@ -32,12 +34,6 @@ packages_for_group() {
       return 2
       ;;
   esac
-}
-
-is_installed() {
-  # A removed-but-not-purged package still has an entry ("deinstall ok
-  # config-files"), so the exact status string matters, not just the exit code.
-  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
 }
 
 main() {

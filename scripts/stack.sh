@@ -8,12 +8,11 @@
 #   stack.sh restart-haproxy     re-render and restart HAProxy only
 #   stack.sh servers             HAProxy's view: "proxy/server STATUS" lines
 #
-# Needs a running cluster: sources ${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}/env.
+# Needs a running cluster: sources $PGSQLCHK_RUN_DIR/env.
 # Environment (defaults): PGSQLCHK_BINARY (.build/release/pgsqlchk, copied
 # into the run dir, so the checks run without the Swift toolchain),
-# PGSQLCHK_RW_PORT (5000), PGSQLCHK_RO_PORT (5001), PGSQLCHK_STATS_PORT (7000),
-# PGSQLCHK_PRIMARY_CHECK_PORT (23267), PGSQLCHK_STANDBY_CHECK_PORT (23268),
-# PGSQLCHK_PRIMARY_AGENT_PORT (23269), PGSQLCHK_STANDBY_AGENT_PORT (23270),
+# PGSQLCHK_RW_PORT, _RO_PORT, _STATS_PORT, _PRIMARY_CHECK_PORT,
+# _STANDBY_CHECK_PORT, _PRIMARY_AGENT_PORT, _STANDBY_AGENT_PORT (scripts/common.sh),
 # PGSQLCHK_SUPERVISOR (xinetd: one xinetd a node serving both services;
 # systemd: one `systemd-socket-activate --inetd -a` a port, as
 # systemd/pgsqlchk.socket with Accept=yes would),
@@ -28,15 +27,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$SCRIPT_DIR/common.sh"
 readonly SCRIPT_DIR
 readonly REPOSITORY=${SCRIPT_DIR%/scripts}
-readonly RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
+readonly RUN RW_PORT RO_PORT STATS_PORT PRIMARY_CHECK_PORT STANDBY_CHECK_PORT PRIMARY_AGENT_PORT STANDBY_AGENT_PORT
 readonly STACK=$RUN/stack
-readonly RW_PORT=${PGSQLCHK_RW_PORT:-5000}
-readonly RO_PORT=${PGSQLCHK_RO_PORT:-5001}
-readonly STATS_PORT=${PGSQLCHK_STATS_PORT:-7000}
-readonly PRIMARY_CHECK_PORT=${PGSQLCHK_PRIMARY_CHECK_PORT:-23267}
-readonly STANDBY_CHECK_PORT=${PGSQLCHK_STANDBY_CHECK_PORT:-23268}
-readonly PRIMARY_AGENT_PORT=${PGSQLCHK_PRIMARY_AGENT_PORT:-23269}
-readonly STANDBY_AGENT_PORT=${PGSQLCHK_STANDBY_AGENT_PORT:-23270}
 readonly SUPERVISOR=${PGSQLCHK_SUPERVISOR:-xinetd}
 readonly HAPROXY_MAXCONN=${PGSQLCHK_HAPROXY_MAXCONN:-10}
 readonly HAPROXY_INTER=${PGSQLCHK_HAPROXY_INTER:-}
@@ -56,10 +48,6 @@ ensure_check_user() {
   id "$CHECK_USER" >/dev/null 2>&1 && return 0
   useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
     --user-group "$CHECK_USER" || die "could not create the system user $CHECK_USER"
-}
-
-port_is_listening() {
-  [[ -n $(ss -Htln "sport = :$1") ]]
 }
 
 # A pid from our pidfile, if that process is still the program we started
@@ -142,11 +130,7 @@ render_unit_defaults() {
 }
 
 unit_environment() {
-  local node=$1 line
-  # EnvironmentFile= syntax: VARIABLE=value lines, comments and blanks skipped.
-  while IFS= read -r line; do
-    [[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] && printf '%s\n' -E "$line"
-  done <"$STACK/default-$node"
+  environment_options "$STACK/default-$1"
   # SetCredential=pgpass:# no /etc/pgsqlchk/pgpass, readable by the user only.
   printf '%s\n' -E "PGPASSFILE=$STACK/credentials/pgpass"
   printf '%s\n' -E "HOME=/nonexistent" -E "USER=$CHECK_USER" -E "LOGNAME=$CHECK_USER"
@@ -159,29 +143,18 @@ write_credential() {
   chmod 600 "$STACK/credentials/pgpass"
 }
 
-# One socket-activated service: systemd-socket-activate binds the port as
-# root (systemd does that for pgsqlchk.socket) and accepts every connection
-# itself (Accept=yes), spawning the check with the connection on stdin and
-# stdout (--inetd: StandardInput=socket, StandardOutput=socket); stderr
-# goes to its log, as the unit's to the journal. setpriv drops to the check
-# user (User=, NoNewPrivileges=yes) and execs the binary, which keeps the
-# spawned pid. Its log names every check: "Spawned ... as PID N." and
-# "Child N died with code C".
-start_activator() {
-  local node=$1 name=$2 port=$3 pid deadline environment
+# One socket-activated service (start_activator): systemd-socket-activate
+# binds the port as root (systemd does that for pgsqlchk.socket) and spawns
+# each check; setpriv drops to the check user (User=, NoNewPrivileges=yes)
+# and execs the binary, which keeps the spawned pid.
+start_check_service() {
+  local node=$1 name=$2 port=$3 environment
   shift 3
   port_is_listening "$port" && die "port $port is in use (see PGSQLCHK_*_CHECK_PORT and _AGENT_PORT)"
   mapfile -t environment < <(unit_environment "$node")
-  setsid systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "${environment[@]}" \
+  start_activator "$port" "$STACK/activator-$name.log" "${environment[@]}" \
     setpriv --reuid="$CHECK_USER" --regid="$CHECK_USER" --clear-groups --no-new-privs -- "$BINARY" "$@" \
-    </dev/null >>"$STACK/activator-$name.log" 2>&1 &
-  # setsid may fork: the process that listens is the one to stop.
-  deadline=$((SECONDS + 5))
-  until pid=$(ss -Htlnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -n 1) && [[ -n $pid ]]; do
-    ((SECONDS < deadline)) || die "systemd-socket-activate ($name) is not listening on $port" "$STACK/activator-$name.log"
-    sleep 0.05
-  done
-  echo "${pid#pid=}" >"$STACK/activator-$name.pid"
+    >"$STACK/activator-$name.pid"
 }
 
 # The check port and the agent port of one node, as the supervisor serves them.
@@ -196,8 +169,8 @@ start_supervisor() {
       # systemd/pgsqlchk@.service runs the binary without arguments; the
       # agent, as a pgsqlchk-agent@.service would, with --agent.
       render_unit_defaults "$node" "$db_port"
-      start_activator "$node" "$node" "$check_port"
-      start_activator "$node" "agent-$node" "$agent_port" --agent
+      start_check_service "$node" "$node" "$check_port"
+      start_check_service "$node" "agent-$node" "$agent_port" --agent
       ;;
   esac
 }
@@ -283,25 +256,9 @@ start_haproxy() {
 stop_haproxy() {
   local pid
   if pid=$(live_pid "$STACK/haproxy.pid" haproxy); then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_gone "$pid"
+    stop_process "$pid"
   fi
   rm -f "$STACK/haproxy.pid"
-}
-
-# Running, and not a zombie: a daemon that setsid left to PID 1 has exited
-# (its ports closed) long before this machine's PID 1 reaps it.
-is_running() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
-
-wait_gone() {
-  local pid=$1 tries=100
-  while is_running "$pid" && ((tries-- > 0)); do sleep 0.05; done
-  if is_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 }
 
 write_stack_env() {
@@ -368,8 +325,7 @@ cmd_stop() {
   # Whichever supervisor the stack was started with.
   for pidfile in "$STACK"/xinetd-*.pid "$STACK"/activator-*.pid; do
     if pid=$(live_pid "$pidfile" xinetd) || pid=$(live_pid "$pidfile" systemd-socket-activate); then
-      kill -TERM "$pid" 2>/dev/null || true
-      wait_gone "$pid"
+      stop_process "$pid"
     fi
   done
   # Checks still running: exactly the processes executing our copy.

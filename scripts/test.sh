@@ -7,8 +7,11 @@
 # agent tests, and the end-to-end suite again under socket activation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-run_dir=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
+# Every live suite must run here: a missing variable or server fails it
+# instead of skipping it (Tests/PGSQLChkIntegrationTests/LiveEnvironment.swift).
+export PGSQLCHK_REQUIRE_LIVE=1
 
 # Every Debian package the run needs, in one apt-get when some are missing.
 bash scripts/deps.sh build cluster e2e units package
@@ -20,15 +23,16 @@ export PGSQLCHK_BINARY="$PWD/.build/release/pgsqlchk"
 bash scripts/cluster.sh start
 trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 # shellcheck disable=SC1091 # written by cluster.sh start
-. "$run_dir/env"
+. "$RUN/env"
 
-swift test --skip-build
-bash scripts/units-test.sh
-bash scripts/package-test.sh
+# Everything but the suites that need the stack, which is not up yet.
+swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests
+bash Tests/system/units-test.sh
+bash Tests/system/package-test.sh
 
 bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
-. "$run_dir/stack.env"
+. "$RUN/stack.env"
 swift test --skip-build --filter EndToEndTests
 # Separate runs: in one, Swift Testing would run them beside each other, and
 # the failover above must not overlap the drain and agent tests.
@@ -40,5 +44,5 @@ swift test --skip-build --filter HAProxyFeatureTests
 bash scripts/stack.sh stop
 PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
-. "$run_dir/stack.env"
+. "$RUN/stack.env"
 swift test --skip-build --filter EndToEndTests

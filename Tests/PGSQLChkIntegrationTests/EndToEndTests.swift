@@ -1,196 +1,8 @@
-import CLibPQ
+import ParsedResponse
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// xinetd and HAProxy that `scripts/stack.sh start` runs from the shipped
-/// samples in front of the test cluster, read from `$RUN/stack.env`.
-struct TestStack {
-    let directory: String
-    let readWritePort: String
-    let readOnlyPort: String
-    let statsPort: String
-    let primaryCheckPort: String
-    let standbyCheckPort: String
-    let binary: String
-    let haproxyLog: String
-
-    static let current: TestStack? = {
-        guard let directory = environmentVariable("PGSQLCHK_STACK_DIR"),
-              let readWritePort = environmentVariable("PGSQLCHK_RW_PORT"),
-              let readOnlyPort = environmentVariable("PGSQLCHK_RO_PORT"),
-              let statsPort = environmentVariable("PGSQLCHK_STATS_PORT"),
-              let primaryCheckPort = environmentVariable("PGSQLCHK_PRIMARY_CHECK_PORT"),
-              let standbyCheckPort = environmentVariable("PGSQLCHK_STANDBY_CHECK_PORT"),
-              let binary = environmentVariable("PGSQLCHK_STACK_BINARY"),
-              let haproxyLog = environmentVariable("PGSQLCHK_HAPROXY_LOG")
-        else { return nil }
-        return TestStack(directory: directory, readWritePort: readWritePort, readOnlyPort: readOnlyPort, statsPort: statsPort,
-                         primaryCheckPort: primaryCheckPort, standbyCheckPort: standbyCheckPort, binary: binary, haproxyLog: haproxyLog)
-    }()
-
-    static var isRunning: Bool { current != nil && TestCluster.isRunning }
-
-    /// The HAProxy server line that points at `node` (the shipped sample's
-    /// first server is rendered as the primary node, the second as the standby).
-    static func server(of node: Node) -> String { node == .primary ? "pg1" : "pg2" }
-
-    func checkPort(of node: Node) -> String { node == .primary ? primaryCheckPort : standbyCheckPort }
-
-    /// Runs `scripts/stack.sh` with `arguments`; true when it succeeded.
-    @discardableResult
-    func script(_ arguments: String..., environment: [String] = []) -> Bool {
-        Child.run(["/bin/bash", TestCluster.repository + "/scripts/stack.sh"] + arguments, input: .null,
-                  environment: Child.projectEnvironment() + environment).status == 0
-    }
-
-    /// Runs `scripts/cluster.sh` on this run's cluster (`TestCluster.script`
-    /// drops the PGSQLCHK_* settings with libpq's PG* variables, so it
-    /// reaches only a cluster in the default run directory).
-    @discardableResult
-    static func cluster(_ arguments: String...) -> Bool {
-        Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh"] + arguments, input: .null,
-                  environment: Child.projectEnvironment()).status == 0
-    }
-
-    /// Every server's status ("UP", "DOWN", ...) from the stats CSV, keyed "proxy/server".
-    func serverStates() -> [String: String] {
-        var states: [String: String] = [:]
-        for row in statsRows() where row["svname"] != "FRONTEND" && row["svname"] != "BACKEND" {
-            states["\(row["# pxname"] ?? "")/\(row["svname"] ?? "")"] = row["status"]
-        }
-        return states
-    }
-
-    /// The stats page as CSV rows keyed by the header's field names.
-    func statsRows() -> [[String: String]] {
-        guard let reply = tcpExchange(port: statsPort, request: "GET /stats;csv HTTP/1.0\r\n\r\n"),
-              let body = Self.chunkedBody(of: reply)
-        else { return [] }
-        let lines = String(decoding: body, as: UTF8.self).split(separator: "\n")
-        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) else { return [] }
-        return lines.dropFirst().map { line in
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            return Dictionary(zip(header, fields), uniquingKeysWith: { first, _ in first })
-        }
-    }
-
-    /// The body of an HTTP response in chunked transfer coding (which HAProxy's
-    /// stats page uses even for HTTP/1.0), or nil when it is malformed.
-    static func chunkedBody(of reply: [UInt8]) -> [UInt8]? {
-        let crlf: [UInt8] = [13, 10]
-        func lineEnd(from start: Int) -> Int? {
-            var index = start
-            while index + 1 < reply.count {
-                if reply[index] == 13, reply[index + 1] == 10 { return index }
-                index += 1
-            }
-            return nil
-        }
-        var index = 0
-        while let end = lineEnd(from: index), end != index { index = end + 2 }
-        index += crlf.count
-        var body: [UInt8] = []
-        while let end = lineEnd(from: index), let size = Int(String(decoding: reply[index..<end], as: UTF8.self), radix: 16) {
-            if size == 0 { return body }
-            let start = end + 2
-            guard start + size <= reply.count else { return nil }
-            body += reply[start..<start + size]
-            index = start + size + 2
-        }
-        return nil
-    }
-
-    /// Polls `condition` every 50 ms for up to `seconds`; true once it held.
-    func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
-        let giveUp = monotonicSeconds() + seconds
-        while monotonicSeconds() < giveUp {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
-    /// Lines of a log file (empty when it cannot be read).
-    static func lines(of path: String) -> [String] {
-        guard let file = fopen(path, "r") else { return [] }
-        defer { fclose(file) }
-        var lines: [String] = []
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while fgets(&buffer, Int32(buffer.count), file) != nil {
-            lines.append(String(cString: buffer))
-        }
-        return lines
-    }
-}
-
-/// Sends `request` to 127.0.0.1:`port` (from `source` when given), then reads
-/// until the peer closes; nil when the connection could not be made.
-func tcpExchange(port: String, request: String, source: String? = nil) -> [UInt8]? {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return nil }
-    defer { close(descriptor) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    func address(_ text: String, _ port: UInt16) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        inet_pton(AF_INET, text, &address.sin_addr)
-        return address
-    }
-    if let source {
-        var local = address(source, 0)
-        let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { return nil }
-    }
-    var remote = address("127.0.0.1", UInt16(port)!)
-    let connected = withUnsafePointer(to: &remote) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { return nil }
-    return sendAndReadToEnd(descriptor, request)
-}
-
-/// One libpq connection, closed when the value goes away.
-final class ClientConnection {
-    let raw: OpaquePointer
-
-    /// Connects with `conninfo`; nil and the server's message when it fails.
-    static func open(_ conninfo: String) -> Result<ClientConnection, ConnectionError> {
-        guard let raw = PQconnectdb(conninfo) else { return .failure(ConnectionError(message: "out of memory")) }
-        guard PQstatus(raw) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(raw))
-            PQfinish(raw)
-            return .failure(ConnectionError(message: message))
-        }
-        return .success(ClientConnection(raw: raw))
-    }
-
-    private init(raw: OpaquePointer) { self.raw = raw }
-
-    deinit { PQfinish(raw) }
-
-    /// The first value of `sql`'s result, or the error as a failure.
-    func value(_ sql: String) -> Result<String, ConnectionError> {
-        guard let result = PQexec(raw, sql) else { return .failure(ConnectionError(message: "out of memory")) }
-        defer { PQclear(result) }
-        let status = PQresultStatus(result)
-        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-            return .failure(ConnectionError(message: String(cString: PQresultErrorMessage(result))))
-        }
-        guard PQntuples(result) > 0 else { return .success("") }
-        return .success(String(cString: PQgetvalue(result, 0, 0)))
-    }
-}
-
-struct ConnectionError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}
 
 /// The check path as deployed: HAProxy (from haproxy/haproxy.cfg) asks a
 /// super-server, which runs the release binary per check, against the real
@@ -198,104 +10,27 @@ struct ConnectionError: Error, CustomStringConvertible {
 /// (from xinetd/pgsqlchk), or with `PGSQLCHK_SUPERVISOR=systemd`
 /// `systemd-socket-activate --inetd --accept` (as systemd/pgsqlchk.socket and
 /// pgsqlchk@.service run it).
-@Suite("HAProxy + super-server + pgsqlchk end to end", .serialized, .enabled(if: TestStack.isRunning))
+@Suite("HAProxy + super-server + pgsqlchk end to end", .serialized, .enabled(if: TestStack.isEnabled, TestStack.skipReason))
 struct EndToEndTests {
-    let cluster = TestCluster.current!
-    let stack = TestStack.current!
-    static let writeTable = "e2e_writes"
+    let cluster: TestCluster
+    let stack: TestStack
 
-    /// The check intervals the rendered haproxy.cfg really uses, read from its
-    /// `default-server` line, so the timing bounds follow the configuration.
-    struct CheckIntervals {
-        var inter = 0.0, fastinter = 0.0, downinter = 0.0
-        var fall = 0.0, rise = 0.0
-
-        init?(configuration path: String) {
-            guard let line = TestStack.lines(of: path).first(where: { $0.contains("default-server") }) else { return nil }
-            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
-            func value(_ keyword: String) -> Double? {
-                guard let index = words.firstIndex(of: keyword), index + 1 < words.count else { return nil }
-                let text = words[index + 1]
-                if text.hasSuffix("ms") { return Double(text.dropLast(2)).map { $0 / 1000 } }
-                if text.hasSuffix("s") { return Double(text.dropLast()) }
-                return Double(text)
-            }
-            guard let inter = value("inter"), let fall = value("fall"), let rise = value("rise") else { return nil }
-            self.inter = inter
-            self.fastinter = value("fastinter") ?? inter
-            self.downinter = value("downinter") ?? inter
-            self.fall = fall
-            self.rise = rise
-        }
-
-        /// How long HAProxy may take to mark a dead UP server DOWN.
-        var downBound: Double { inter + (fall - 1) * fastinter }
-        /// How long HAProxy may take to mark a DOWN server that now passes UP.
-        var upBound: Double { downinter + (rise - 1) * fastinter }
-    }
-
-    func clientConninfo(port: String, user: String = "app") -> String {
-        "host=127.0.0.1 port=\(port) user=\(user) dbname=postgres connect_timeout=5 application_name=e2e"
-    }
-
-    /// A superuser connection straight to `node` over the socket directory.
-    func direct(_ node: Node) -> ClientConnection? {
-        try? ClientConnection.open("host=\(cluster.socketDirectory) port=\(cluster.port(of: node)) user=postgres dbname=postgres connect_timeout=3").get()
-    }
-
-    /// The node that is not in recovery, and the one that is; nil unless the
-    /// cluster has exactly one of each.
-    func roles() -> (primary: Node, standby: Node)? {
-        let inRecovery = [Node.primary, .standby].map { node in (node, try? direct(node)?.value("SELECT pg_is_in_recovery()").get()) }
-        let primaries = inRecovery.filter { $0.1 == "f" }.map(\.0)
-        let standbys = inRecovery.filter { $0.1 == "t" }.map(\.0)
-        guard primaries.count == 1, standbys.count == 1 else { return nil }
-        return (primaries[0], standbys[0])
-    }
-
-    /// One new connection through `port`, one statement; the server's answer.
-    func through(_ port: String, _ sql: String) -> Result<String, ConnectionError> {
-        ClientConnection.open(clientConninfo(port: port)).flatMap { $0.value(sql) }
-    }
-
-    func write(through port: String) -> Result<String, ConnectionError> {
-        through(port, "INSERT INTO \(Self.writeTable) VALUES (inet_server_port()) RETURNING port")
-    }
-
-    func prepareWriteTable(on primary: Node) throws {
-        let connection = try #require(direct(primary))
-        _ = try connection.value("CREATE TABLE IF NOT EXISTS \(Self.writeTable) (port int, at timestamptz DEFAULT now()); GRANT INSERT, SELECT ON \(Self.writeTable) TO app").get()
-    }
-
-    /// Waits until HAProxy reports every `expected` server state.
-    @discardableResult
-    func waitForStates(_ expected: [String: String], seconds: Double = 10) -> Bool {
-        stack.waitUntil(seconds: seconds) {
-            let states = stack.serverStates()
-            // The agent marks its own verdict: a dead node reads "DOWN (agent)".
-            return expected.allSatisfy { states[$0.key] == $0.value || states[$0.key] == $0.value + " (agent)" }
-        }
-    }
-
-    /// The HAProxy states of a healthy cluster with `primary` and `standby`.
-    func healthyStates(primary: Node, standby: Node) -> [String: String] {
-        let (p, s) = (TestStack.server(of: primary), TestStack.server(of: standby))
-        return ["pg_readwrite/\(p)": "UP", "pg_readwrite/\(s)": "DOWN",
-                "pg_readonly_standbys/\(p)": "DOWN", "pg_readonly_standbys/\(s)": "UP",
-                "pg_readonly_primary/\(p)": "UP", "pg_readonly_primary/\(s)": "DOWN"]
+    init() throws {
+        cluster = try TestCluster.required()
+        stack = try TestStack.required()
     }
 
     @Test("psql through 5000 writes on the primary, through 5001 reads a standby; the stats agree")
     func routing() throws {
-        let (primary, standby) = try #require(roles(), "the cluster needs one primary and one standby")
-        try prepareWriteTable(on: primary)
-        #expect(waitForStates(healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        try cluster.prepareWriteTable(on: primary)
+        #expect(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
 
-        let binary = (environmentVariable("PGSQLCHK_PG_BIN") ?? "/usr/lib/postgresql/15/bin") + "/psql"
+        let binary = cluster.postgresBinaries + "/psql"
         func run(_ port: String, _ sql: String) -> ChildResult {
             Child.run([binary, "-X", "-At", "-h", "127.0.0.1", "-p", port, "-U", "app", "-d", "postgres", "-c", sql], input: .null)
         }
-        let written = run(stack.readWritePort, "INSERT INTO \(Self.writeTable) VALUES (inet_server_port()) RETURNING port, (SELECT pg_is_in_recovery())")
+        let written = run(stack.readWritePort, "INSERT INTO \(TestStack.writeTable) VALUES (inet_server_port()) RETURNING port, (SELECT pg_is_in_recovery())")
         #expect(written.status == 0, "\(written.text)")
         #expect(written.text.hasPrefix("\(cluster.port(of: primary))|f"), "\(written.text)")
         let read = run(stack.readOnlyPort, "SELECT inet_server_port(), pg_is_in_recovery()")
@@ -307,8 +42,8 @@ struct EndToEndTests {
 
     @Test("clients holding every slot they may leave the primary UP, its sessions alive and its check 200")
     func exhaustedClientSlots() throws {
-        let (primary, standby) = try #require(roles(), "the cluster needs one primary and one standby")
-        #expect(waitForStates(healthyStates(primary: primary, standby: standby)))
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        #expect(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)))
         let downLinesBefore = TestStack.lines(of: stack.haproxyLog).filter { $0.contains(" is DOWN") }.count
 
         // Through HAProxy until its per-server maxconn, then straight to the
@@ -317,7 +52,7 @@ struct EndToEndTests {
         let throughHAProxy = stack.statsRows().first { $0["# pxname"] == "pg_readwrite" && $0["svname"] == TestStack.server(of: primary) }?["slim"].flatMap { Int($0) }
         let maxconn = try #require(throughHAProxy, "no maxconn on the ReadWrite server")
         for _ in 0..<maxconn {
-            held.append(try ClientConnection.open(clientConninfo(port: stack.readWritePort)).get())
+            held.append(try ClientConnection.open(TestStack.clientConninfo(port: stack.readWritePort)).get())
         }
         var refusal: ConnectionError?
         for _ in 0..<40 {
@@ -343,25 +78,25 @@ struct EndToEndTests {
 
     @Test("failover, rejoin as a standby, and a second primary: writes always reach exactly one server")
     func failoverStory() throws {
-        let (old, new) = try #require(roles(), "the cluster needs one primary and one standby")
+        let (old, new) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
         let (oldServer, newServer) = (TestStack.server(of: old), TestStack.server(of: new))
         let (oldPort, newPort) = (cluster.port(of: old), cluster.port(of: new))
-        try prepareWriteTable(on: old)
-        try #require(waitForStates(healthyStates(primary: old, standby: new)))
-        try #require(try write(through: stack.readWritePort).get() == oldPort)
+        try cluster.prepareWriteTable(on: old)
+        try #require(stack.waitForStates(TestStack.healthyStates(primary: old, standby: new)))
+        try #require(try TestStack.write(through: stack.readWritePort).get() == oldPort)
         let intervals = try #require(CheckIntervals(configuration: stack.directory + "/haproxy.cfg"))
 
         // 1. Failover: the primary dies, the standby is promoted at once.
         let stopped = monotonicSeconds()
-        try #require(TestStack.cluster("pg_ctl", old.rawValue, "stop", "-m", "immediate"))
-        try #require(TestStack.cluster("pg_ctl", new.rawValue, "promote", "-w"))
+        try #require(cluster.script("pg_ctl", old.rawValue, "stop", "-m", "immediate"))
+        try #require(cluster.script("pg_ctl", new.rawValue, "promote", "-w"))
         let promoted = monotonicSeconds() - stopped
         var attempts = 0
         var lastError = ""
         var writtenOn: String?
         while monotonicSeconds() - stopped < 15, writtenOn == nil {
             attempts += 1
-            switch write(through: stack.readWritePort) {
+            switch TestStack.write(through: stack.readWritePort) {
             case .success(let port): writtenOn = port
             case .failure(let error):
                 lastError = error.message
@@ -376,41 +111,41 @@ struct EndToEndTests {
         print("e2e: failover: promoted after \(promoted) s, first write through HAProxy after \(firstWrite) s, \(attempts) attempts, bound \(bound) s; last error: \(lastError)")
         #expect(writtenOn == newPort)
         #expect(firstWrite <= bound)
-        #expect(waitForStates(["pg_readwrite/\(oldServer)": "DOWN", "pg_readwrite/\(newServer)": "UP",
+        #expect(stack.waitForStates(["pg_readwrite/\(oldServer)": "DOWN", "pg_readwrite/\(newServer)": "UP",
                                "pg_readonly_standbys/\(oldServer)": "DOWN", "pg_readonly_standbys/\(newServer)": "DOWN"]))
         // No standby left: reads fall back to the server that takes the writes.
-        #expect(try through(stack.readOnlyPort, "SELECT inet_server_port()").get() == newPort)
+        #expect(try TestStack.through(stack.readOnlyPort, "SELECT inet_server_port()").get() == newPort)
 
         // 2. Rejoin: the old primary comes back as a standby of the new one.
         let rebuilding = monotonicSeconds()
-        try #require(TestStack.cluster("rebuild-standby", old.rawValue, new.rawValue))
-        #expect(waitForStates(["pg_readonly_standbys/\(oldServer)": "UP", "pg_readwrite/\(oldServer)": "DOWN"]), "stats: \(stack.serverStates())")
+        try #require(cluster.script("rebuild-standby", old.rawValue, new.rawValue))
+        #expect(stack.waitForStates(["pg_readonly_standbys/\(oldServer)": "UP", "pg_readwrite/\(oldServer)": "DOWN"]), "stats: \(stack.serverStates())")
         print("e2e: rejoin: old primary rebuilt and UP in ReadOnly after \(monotonicSeconds() - rebuilding) s")
         for _ in 0..<10 {
-            #expect(try through(stack.readOnlyPort, "SELECT inet_server_port()").get() == oldPort)
-            #expect(try write(through: stack.readWritePort).get() == newPort)
+            #expect(try TestStack.through(stack.readOnlyPort, "SELECT inet_server_port()").get() == oldPort)
+            #expect(try TestStack.write(through: stack.readWritePort).get() == newPort)
         }
 
         // 3. Split brain: the old primary is promoted again, a second primary.
-        try #require(TestStack.cluster("pg_ctl", old.rawValue, "promote", "-w"))
+        try #require(cluster.script("pg_ctl", old.rawValue, "promote", "-w"))
         // Until the ReadOnly checks see it answer 200 `fall` times, the
         // promoted node still takes reads as a standby.
-        let bothUp = waitForStates(["pg_readwrite/\(oldServer)": "UP", "pg_readwrite/\(newServer)": "UP",
+        let bothUp = stack.waitForStates(["pg_readwrite/\(oldServer)": "UP", "pg_readwrite/\(newServer)": "UP",
                                     "pg_readonly_standbys/\(oldServer)": "DOWN"])
         #expect(bothUp, "stats: \(stack.serverStates())")
         var servers: [String: Int] = [:]
         for _ in 0..<30 {
-            let port = try write(through: stack.readWritePort).get()
+            let port = try TestStack.write(through: stack.readWritePort).get()
             servers[port, default: 0] += 1
         }
-        let reads = try through(stack.readOnlyPort, "SELECT inet_server_port()").get()
+        let reads = try TestStack.through(stack.readOnlyPort, "SELECT inet_server_port()").get()
         print("e2e: split brain: 30 writes through HAProxy went to \(servers); a read went to \(reads)")
         #expect(servers == [newPort: 30])
         #expect(reads == newPort)
 
         // Leave one primary and one streaming standby for whatever runs next.
-        try #require(TestStack.cluster("rebuild-standby", old.rawValue, new.rawValue))
-        #expect(waitForStates(healthyStates(primary: new, standby: old)), "stats: \(stack.serverStates())")
+        try #require(cluster.script("rebuild-standby", old.rawValue, new.rawValue))
+        #expect(stack.waitForStates(TestStack.healthyStates(primary: new, standby: old)), "stats: \(stack.serverStates())")
     }
 
     /// The checks of the HTTP check ports as their super-server logs them:
@@ -463,14 +198,14 @@ struct EndToEndTests {
 
     @Test("hundreds of HAProxy checks: no check error, every checker process exits")
     func manyChecks() throws {
-        let (primary, standby) = try #require(roles(), "the cluster needs one primary and one standby")
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
         let checkLog = CheckLog(stack: stack)
         func logLines() -> [String] { checkLog.lines() }
         let before = Set(logLines())
         let interval = "100ms"
         try #require(stack.script("restart-haproxy", environment: ["PGSQLCHK_HAPROXY_INTER=\(interval)"]))
         defer { stack.script("restart-haproxy") }
-        #expect(waitForStates(healthyStates(primary: primary, standby: standby)))
+        #expect(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)))
         let started = monotonicSeconds()
         usleep(12_000_000)
         let haproxyLines = TestStack.lines(of: stack.haproxyLog)
@@ -493,7 +228,7 @@ struct EndToEndTests {
         #expect(Set(statusCounts.keys).isSubset(of: ["0", "1"]), "\(statusCounts)")
         #expect(errors.isEmpty, "\(errors.prefix(5))")
         #expect(refusals.isEmpty, "\(refusals.prefix(3))")
-        #expect(states == states.merging(healthyStates(primary: primary, standby: standby)) { _, expected in expected }, "\(states)")
+        #expect(states == states.merging(TestStack.healthyStates(primary: primary, standby: standby)) { _, expected in expected }, "\(states)")
         let leftBehind = Set(inFlight).intersection(runningCheckers())
         #expect(leftBehind.isEmpty, "checkers still running after 3 s: \(leftBehind)")
     }
@@ -542,7 +277,7 @@ struct EndToEndTests {
     /// IPAddressAllow= (a cgroup filter that needs systemd as PID 1).
     @Test("xinetd answers the listed HAProxy hosts only", .enabled(if: TestStack.supervisor == "xinetd"))
     func onlyFrom() throws {
-        let (primary, _) = try #require(roles(), "the cluster needs one primary and one standby")
+        let (primary, _) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
         let port = stack.checkPort(of: primary)
         let stranger = try #require(tcpExchange(port: port, request: "OPTIONS / HTTP/1.0\r\n\r\n", source: "127.0.0.2"), "could not connect from 127.0.0.2")
         #expect(stranger.isEmpty, "an unlisted host got: \(String(decoding: stranger, as: UTF8.self))")

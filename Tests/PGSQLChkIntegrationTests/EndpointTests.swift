@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ParsedResponse
 import Testing
 
 extension LiveServers {
@@ -9,7 +10,9 @@ extension LiveServers {
     /// tests pause replay and stop the primary for a moment.
     @Suite("Endpoints and standby signals against a real primary and standby")
     struct EndpointTests {
-        let cluster = TestCluster.current!
+        let cluster: TestCluster
+
+        init() throws { cluster = try TestCluster.required() }
 
         func ask(_ request: String, node: Node, user: String = "pgsqlchk", options: [String] = []) -> ChildResult {
             Child.run([TestCluster.binary, "-h", cluster.socketDirectory, "-p", cluster.port(of: node), "-U", user, "-d", "postgres"] + options,

@@ -8,12 +8,16 @@ import Glibc
 /// disable-on-404`), and the agent (xinetd/pgsqlchk-agent) weights a standby
 /// by its replication lag. Each test leaves one primary and one caught-up
 /// standby, whichever node is which.
-@Suite("HAProxy drain and agent-check with pgsqlchk", .serialized, .enabled(if: TestStack.isRunning))
+@Suite("HAProxy drain and agent-check with pgsqlchk", .serialized, .enabled(if: TestStack.isEnabled, TestStack.skipReason))
 struct HAProxyFeatureTests {
-    let cluster = TestCluster.current!
-    let stack = TestStack.current!
-    /// Roles, client connections and states, as the end-to-end suite sees them.
-    let routing = EndToEndTests()
+    let cluster: TestCluster
+    let stack: TestStack
+
+    init() throws {
+        cluster = try TestCluster.required()
+        stack = try TestStack.required()
+    }
+
     static let lagTable = "feature_lag"
 
     /// What a server's stats row went through while `watch` polled it.
@@ -83,12 +87,12 @@ struct HAProxyFeatureTests {
 
     @Test("the drain file on a standby: NOLB, new reads go to the primary, a held read session lives on; removed, reads return")
     func drainStandby() throws {
-        let (primary, standby) = try #require(routing.roles(), "the cluster needs one primary and one standby")
-        try #require(routing.waitForStates(routing.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        try #require(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
         let server = TestStack.server(of: standby)
         let (primaryPort, standbyPort) = (cluster.port(of: primary), cluster.port(of: standby))
-        let intervals = try #require(EndToEndTests.CheckIntervals(configuration: stack.directory + "/haproxy.cfg"))
-        let held = try ClientConnection.open(routing.clientConninfo(port: stack.readOnlyPort)).get()
+        let intervals = try #require(CheckIntervals(configuration: stack.directory + "/haproxy.cfg"))
+        let held = try ClientConnection.open(TestStack.clientConninfo(port: stack.readOnlyPort)).get()
         try #require(try held.value("SELECT inet_server_port()").get() == standbyPort)
         let downBefore = downLines("pg_readonly_standbys", server)
 
@@ -98,7 +102,7 @@ struct HAProxyFeatureTests {
         #expect(drained.reached)
         // The next check sees the file: one `inter` plus the check itself.
         #expect(drained.seconds <= intervals.inter + 0.5)
-        let reads = (0..<5).map { _ in (try? routing.through(stack.readOnlyPort, "SELECT inet_server_port()").get()) ?? "failed" }
+        let reads = (0..<5).map { _ in (try? TestStack.through(stack.readOnlyPort, "SELECT inet_server_port()").get()) ?? "failed" }
         #expect(reads == Array(repeating: primaryPort, count: 5), "new reads while drained: \(reads)")
         #expect(try held.value("SELECT inet_server_port()").get() == standbyPort, "the held session was cut")
         // The agent drains it too (admin state 8: forced drain), within one agent-inter.
@@ -113,20 +117,20 @@ struct HAProxyFeatureTests {
         print("feature: undrain node \(standby.rawValue) in pg_readonly_standbys: \(back.seen.joined(separator: " -> ")) after \(back.seconds) s")
         #expect(back.reached)
         #expect(back.seconds <= max(intervals.inter, agentInterval) + 0.5)
-        #expect(try routing.through(stack.readOnlyPort, "SELECT inet_server_port()").get() == standbyPort)
+        #expect(try TestStack.through(stack.readOnlyPort, "SELECT inet_server_port()").get() == standbyPort)
         #expect(try held.value("SELECT inet_server_port()").get() == standbyPort, "the held session was cut")
         #expect(downLines("pg_readonly_standbys", server) == downBefore, "the drained standby went DOWN")
     }
 
     @Test("the drain file on the primary: NOLB, not DOWN, so no write session is cut; writes go on through the stick entry")
     func drainPrimary() throws {
-        let (primary, standby) = try #require(routing.roles(), "the cluster needs one primary and one standby")
-        try routing.prepareWriteTable(on: primary)
-        try #require(routing.waitForStates(routing.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        try cluster.prepareWriteTable(on: primary)
+        try #require(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
         let server = TestStack.server(of: primary)
         let primaryPort = cluster.port(of: primary)
-        let held = try ClientConnection.open(routing.clientConninfo(port: stack.readWritePort)).get()
-        let write = "INSERT INTO \(EndToEndTests.writeTable) VALUES (inet_server_port()) RETURNING port"
+        let held = try ClientConnection.open(TestStack.clientConninfo(port: stack.readWritePort)).get()
+        let write = "INSERT INTO \(TestStack.writeTable) VALUES (inet_server_port()) RETURNING port"
         try #require(try held.value(write).get() == primaryPort)
         let downBefore = downLines("pg_readwrite", server)
 
@@ -138,7 +142,7 @@ struct HAProxyFeatureTests {
         #expect(stack.serverStates()["pg_readonly_primary/\(server)"] == "NOLB")
         #expect(try held.value(write).get() == primaryPort, "the held write session was cut")
         // A NOLB server still takes persistent sessions: the stick entry names it.
-        #expect(try routing.write(through: stack.readWritePort).get() == primaryPort)
+        #expect(try TestStack.write(through: stack.readWritePort).get() == primaryPort)
 
         unlink(file)
         let back = watch("pg_readwrite", server, seconds: 5) { $0["status"] == "UP" }
@@ -150,16 +154,16 @@ struct HAProxyFeatureTests {
 
     @Test("the agent weights a standby by its replay lag: 100 caught up, less with real lag, 100 again once replay resumes")
     func agentWeightFollowsLag() throws {
-        let (primary, standby) = try #require(routing.roles(), "the cluster needs one primary and one standby")
-        try #require(routing.waitForStates(routing.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        try #require(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
         let server = TestStack.server(of: standby)
         let limit = try #require(agentLagLimit(), "no agent-send \"lag=...\" on the rendered ReadOnly servers")
         let settle = 2 * agentInterval + 1
         let caughtUp = watch("pg_readonly_standbys", server, field: "weight", seconds: settle) { $0["weight"] == "100" && $0["status"] == "UP" }
         try #require(caughtUp.reached, "before any lag: \(caughtUp.seen)")
 
-        let primaryConnection = try #require(routing.direct(primary))
-        let standbyConnection = try #require(routing.direct(standby))
+        let primaryConnection = try #require(cluster.direct(primary))
+        let standbyConnection = try #require(cluster.direct(standby))
         _ = try primaryConnection.value("SET client_min_messages = warning").get()
         _ = try primaryConnection.value("DROP TABLE IF EXISTS \(Self.lagTable)").get()
         defer {
@@ -213,8 +217,8 @@ struct HAProxyFeatureTests {
 
     @Test("the agent's ready ends a drain set on the admin socket, unless the agent is disabled first, as haproxy.cfg warns")
     func agentOverridesAdminDrain() throws {
-        let (primary, standby) = try #require(routing.roles(), "the cluster needs one primary and one standby")
-        try #require(routing.waitForStates(routing.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        try #require(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
         let target = "pg_readonly_standbys/\(TestStack.server(of: standby))"
         func adminState() -> String? { stack.serverState("pg_readonly_standbys", TestStack.server(of: standby))?["srv_admin_state"] }
         defer {
@@ -233,6 +237,6 @@ struct HAProxyFeatureTests {
         #expect(adminState() == "8", "with the agent disabled, the admin's drain should hold")
         stack.adminCommand("set server \(target) state ready")
         stack.adminCommand("enable agent \(target)")
-        #expect(routing.waitForStates([target: "UP"]))
+        #expect(stack.waitForStates([target: "UP"]))
     }
 }

@@ -1,4 +1,5 @@
 import CLibPQ
+import ParsedResponse
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -6,7 +7,7 @@ import Glibc
 
 /// Every suite that talks to the shared cluster nests in this one: they stop,
 /// freeze and pause its nodes, so none may run beside another.
-@Suite(.serialized, .enabled(if: TestCluster.isRunning))
+@Suite(.serialized, .enabled(if: TestCluster.contract.isEnabled, TestCluster.contract.skipReason))
 enum LiveServers {}
 
 extension LiveServers {
@@ -14,12 +15,14 @@ extension LiveServers {
     /// `scripts/cluster.sh` starts. Some tests stop or freeze a node.
     @Suite("pgsqlchk against a real primary and standby")
     struct LiveCheckTests {
-        let cluster = TestCluster.current!
+        let cluster: TestCluster
         static let checkRequest = "OPTIONS / HTTP/1.0\r\n\r\n"
         /// The deadline the timing tests give the check, and the slack they allow
         /// on top for process start and exit on a loaded two-core machine.
         static let deadline = 1.0
         static let margin = 0.35
+
+        init() throws { cluster = try TestCluster.required() }
 
         func check(host: String? = nil, port: String, user: String = "pgsqlchk", options: [String] = [],
                    input: Child.Input = .socket(request: checkRequest, hangUp: false)) -> ChildResult {
@@ -76,7 +79,7 @@ extension LiveServers {
 
         @Test("a server that completes the login and never answers the query gets a 503 timeout within the deadline")
         func silentServer() throws {
-            let proxyPort = "55499"
+            let proxyPort = try #require(unusedPort(), "no free port for the proxy")
             let proxy = try #require(BackgroundProcess.start(
                 ["/usr/bin/python3", TestCluster.repository + "/scripts/stall-proxy.py", proxyPort, "127.0.0.1", cluster.primaryPort],
                 logPath: cluster.runDirectory + "/stall-proxy.log", readyText: "ready"))

@@ -9,17 +9,24 @@ struct TestCluster {
     let primaryPort: String
     let standbyPort: String
     let runDirectory: String
+    /// The server's binaries (the real psql, not Debian's wrapper).
+    let postgresBinaries: String
 
-    static let current: TestCluster? = {
-        guard let socketDirectory = environmentVariable("PGSQLCHK_SOCKET_DIR"),
-              let primaryPort = environmentVariable("PGSQLCHK_PRIMARY_PORT"),
-              let standbyPort = environmentVariable("PGSQLCHK_STANDBY_PORT"),
-              let runDirectory = environmentVariable("PGSQLCHK_RUN_DIR")
-        else { return nil }
-        return TestCluster(socketDirectory: socketDirectory, primaryPort: primaryPort, standbyPort: standbyPort, runDirectory: runDirectory)
-    }()
+    static let contract = EnvironmentContract(
+        names: ["PGSQLCHK_SOCKET_DIR", "PGSQLCHK_PRIMARY_PORT", "PGSQLCHK_STANDBY_PORT", "PGSQLCHK_RUN_DIR", "PGSQLCHK_PG_BIN"],
+        source: "scripts/cluster.sh start, then . $PGSQLCHK_RUN_DIR/env")
 
-    static var isRunning: Bool { current != nil }
+    /// The cluster the environment names, with both postmasters running.
+    static func required() throws(LiveEnvironmentError) -> TestCluster {
+        let values = try contract.values()
+        let cluster = TestCluster(socketDirectory: values["PGSQLCHK_SOCKET_DIR"]!, primaryPort: values["PGSQLCHK_PRIMARY_PORT"]!,
+                                  standbyPort: values["PGSQLCHK_STANDBY_PORT"]!, runDirectory: values["PGSQLCHK_RUN_DIR"]!,
+                                  postgresBinaries: values["PGSQLCHK_PG_BIN"]!)
+        for node in [Node.primary, .standby] where !(cluster.postmasterPID(of: node).map(processIsRunning) ?? false) {
+            throw .serverNotRunning("no \(node.rawValue) postmaster running in \(cluster.runDirectory)/\(node.rawValue) (scripts/cluster.sh start)")
+        }
+        return cluster
+    }
 
     /// The repository root, found from this file's path.
     static let repository: String = {
@@ -31,7 +38,7 @@ struct TestCluster {
     }()
 
     /// The binary under test: `PGSQLCHK_BINARY`, else the debug build.
-    static let binary: String = environmentVariable("PGSQLCHK_BINARY") ?? repository + "/.build/debug/pgsqlchk"
+    static let binary: String = LiveEnvironment.value(of: "PGSQLCHK_BINARY") ?? repository + "/.build/debug/pgsqlchk"
 
     func port(of node: Node) -> String {
         node == .primary ? primaryPort : standbyPort
@@ -48,11 +55,7 @@ struct TestCluster {
 
     /// The postmaster's process id (first line of `postmaster.pid`).
     func postmasterPID(of node: Node) -> pid_t? {
-        guard let file = fopen("\(runDirectory)/\(node.rawValue)/postmaster.pid", "r") else { return nil }
-        defer { fclose(file) }
-        var line = [CChar](repeating: 0, count: 32)
-        guard fgets(&line, 32, file) != nil else { return nil }
-        return pid_t(String(cString: line).split(separator: "\n").first.flatMap { Int32($0) } ?? 0)
+        pidFile("\(runDirectory)/\(node.rawValue)/postmaster.pid")
     }
 }
 
@@ -204,42 +207,10 @@ func cleanSignalAttributes() -> posix_spawnattr_t {
     return attributes
 }
 
-/// The value of environment variable `name`, if set.
-func environmentVariable(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
-}
-
 func monotonicSeconds() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-}
-
-/// A parsed HTTP response, strictly: anything malformed fails the parse.
-struct ParsedResponse {
-    let status: Int
-    let headers: [String: String]
-    let body: String
-
-    /// Parses `bytes` as exactly one HTTP/1.1 response with CRLF line ends, a
-    /// Content-Length that matches the body, and nothing after it.
-    init?(_ bytes: [UInt8]) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let headEnd = text.firstRange(of: "\r\n\r\n") else { return nil }
-        let lines = text[..<headEnd.lowerBound].split(separator: "\r\n", omittingEmptySubsequences: false)
-        let statusLine = lines[0].split(separator: " ", maxSplits: 2)
-        guard statusLine.count == 3, statusLine[0] == "HTTP/1.1", let status = Int(statusLine[1]) else { return nil }
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() {
-            guard !line.contains("\n"), let colon = line.firstIndex(of: ":") else { return nil }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingPrefix(" ").description
-        }
-        let body = String(text[headEnd.upperBound...])
-        guard let length = headers["content-length"].flatMap(Int.init), length == body.utf8.count else { return nil }
-        self.status = status
-        self.headers = headers
-        self.body = body.hasSuffix("\n") ? String(body.dropLast()) : body
-    }
 }
 
 /// A process left running while a test works.
@@ -289,52 +260,20 @@ struct BackgroundProcess {
     }
 }
 
-extension TestStack {
-    /// What serves the check ports: `xinetd`, or `systemd` for
-    /// `systemd-socket-activate` (stack.sh's PGSQLCHK_SUPERVISOR).
-    static var supervisor: String { environmentVariable("PGSQLCHK_SUPERVISOR") ?? "xinetd" }
-
-    /// The drain file of `node`'s checks (both the HTTP check and the agent).
-    func maintenanceFile(of node: Node) -> String { "\(directory)/maintenance-\(node.rawValue)" }
-
-    /// One server's row of the stats CSV.
-    func statsRow(_ proxy: String, _ server: String) -> [String: String]? {
-        statsRows().first { $0["# pxname"] == proxy && $0["svname"] == server }
+/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's
+/// pick), so that a test's own server never meets another run's.
+func unusedPort() -> String? {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
     }
-
-    /// The reply to one command on HAProxy's admin socket (`show servers
-    /// state`, `disable agent b/s`), or nil when it cannot be reached.
-    @discardableResult
-    func adminCommand(_ command: String) -> String? {
-        let path = directory + "/haproxy.sock"
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { return nil }
-        return String(decoding: sendAndReadToEnd(descriptor, command + "\n"), as: UTF8.self)
-    }
-
-    /// A server's fields from `show servers state` (srv_op_state,
-    /// srv_admin_state, srv_uweight, ...), keyed by the header's names.
-    func serverState(_ proxy: String, _ server: String) -> [String: String]? {
-        guard let reply = adminCommand("show servers state \(proxy)") else { return nil }
-        let lines = reply.split(separator: "\n")
-        guard let header = lines.first(where: { $0.hasPrefix("# be_id") })?.dropFirst(2).split(separator: " ").map(String.init) else { return nil }
-        for line in lines where !line.hasPrefix("#") {
-            let fields = line.split(separator: " ").map(String.init)
-            let row = Dictionary(zip(header, fields), uniquingKeysWith: { first, _ in first })
-            if row["be_name"] == proxy, row["srv_name"] == server { return row }
-        }
-        return nil
-    }
+    return bound ? String(UInt16(bigEndian: address.sin_port)) : nil
 }
 
 /// Sends `request` on a connected socket, then reads until the peer closes.

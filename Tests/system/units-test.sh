@@ -9,15 +9,20 @@
 #   gets from systemd/pgsqlchk.default: curl answers and the raw bytes;
 # - the same checks under strace, against the service's seccomp settings.
 #
-#   units-test.sh [BINARY]      default: .build/release/pgsqlchk (make build)
+#   Tests/system/units-test.sh [BINARY]   default: .build/release/pgsqlchk (make build)
 #
 # Needs the test cluster running and its env sourced (scripts/cluster.sh
-# start; . $PGSQLCHK_RUN_DIR/env): PGSQLCHK_SOCKET_DIR, PGSQLCHK_*_PORT.
+# start; . $PGSQLCHK_RUN_DIR/env): PGSQLCHK_SOCKET_DIR, PGSQLCHK_*_PORT; and
+# the debug build's response-check (swift build), which judges the answers
+# with the Swift suites' own ParsedResponse.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 BINARY=$(realpath "${1:-.build/release/pgsqlchk}")
 readonly BINARY
+readonly RESPONSE_CHECK=$PWD/.build/debug/response-check
 readonly SOCKET_UNIT=systemd/pgsqlchk.socket
 readonly SERVICE_UNIT=systemd/pgsqlchk@.service
 readonly DEFAULTS=systemd/pgsqlchk.default
@@ -26,14 +31,10 @@ readonly MAX_EXPOSURE=1.5
 readonly CHECKS_PER_NODE=5
 readonly PARALLEL_CHECKS=10
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-
 require_tools() {
   bash scripts/deps.sh units
-  [[ -x $BINARY ]] || { echo "units-test.sh: no binary at $BINARY; run make build" >&2; exit 2; }
+  [[ -x $BINARY ]] || die "no binary at $BINARY; run make build"
+  [[ -x $RESPONSE_CHECK ]] || die "no $RESPONSE_CHECK; run swift build"
   : "${PGSQLCHK_SOCKET_DIR:?source the cluster env first (scripts/cluster.sh start)}"
   : "${PGSQLCHK_PRIMARY_PORT:?}" "${PGSQLCHK_STANDBY_PORT:?}"
 }
@@ -45,8 +46,7 @@ ACTIVATOR_PORT=
 cleanup() {
   local pid
   for pid in "${ACTIVATOR_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop_process "$pid"
   done
   rm -rf "$WORK"
 }
@@ -112,80 +112,28 @@ free_port() {
 # The service's environment: the sample's active lines, as EnvironmentFile=
 # reads them, plus where the test cluster listens.
 service_environment() {
-  local line
-  while IFS= read -r line; do
-    [[ $line =~ ^[A-Z_]+= ]] && printf '%s\n' "-E" "$line"
-  done <"$DEFAULTS"
+  environment_options "$DEFAULTS"
   printf '%s\n' -E "PGHOST=$PGSQLCHK_SOCKET_DIR" -E "PGPORT=$1"
 }
 
-# Starts an activator for a PostgreSQL port, running the binary behind an
+# Starts a check service for a PostgreSQL port, running the binary behind an
 # optional wrapper command; sets ACTIVATOR_PORT to its check port. (Not a
 # command substitution: the pid must reach ACTIVATOR_PIDS.)
-start_activator() {
-  local pg_port=$1 port log environment
+start_service() {
+  local pg_port=$1 port environment
   shift
   port=$(free_port)
-  log="$WORK/activator-$port.log"
   mapfile -t environment < <(service_environment "$pg_port")
-  systemd-socket-activate --inetd -a -l "127.0.0.1:$port" "${environment[@]}" "$@" "$BINARY" >"$log" 2>&1 &
-  ACTIVATOR_PIDS+=($!)
-  for _ in $(seq 50); do
-    if grep -q "Listening on" "$log" 2>/dev/null; then
-      ACTIVATOR_PORT=$port
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "units-test.sh: systemd-socket-activate did not listen on $port" >&2
-  cat "$log" >&2
-  return 1
+  start_activator "$port" "$WORK/activator-$port.log" "${environment[@]}" "$@" "$BINARY" >"$WORK/activator.pid"
+  ACTIVATOR_PIDS+=("$(<"$WORK/activator.pid")")
+  ACTIVATOR_PORT=$port
 }
 
-# Reads one HTTP exchange's bytes from stdin and says what is wrong with them,
-# if anything, for an expected status line and body: a status line, header
-# lines of the form "Name: value", CRLF line ends, a blank line, then exactly
-# Content-Length bytes of body and nothing more; Connection: close.
-write_response_validator() {
-  cat >"$WORK/validate.py" <<'EOF_PY'
-import re, sys
-
-status, body = sys.argv[1], sys.argv[2]
-data = sys.stdin.buffer.read()
-head, blank, rest = data.partition(b"\r\n\r\n")
-problems = []
-if not blank:
-    problems.append("no blank line (CRLF CRLF) ends the head")
-lines = head.split(b"\r\n")
-if lines[0] != b"HTTP/1.1 " + status.encode():
-    problems.append("status line %r" % lines[0])
-headers = {}
-for line in lines[1:]:
-    match = re.fullmatch(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+): ([\x20-\x7e]*)", line)
-    if not match:
-        problems.append("malformed header line %r" % line)
-        continue
-    name = match.group(1).decode().lower()
-    if name in headers:
-        problems.append("header %s twice" % name)
-    headers[name] = match.group(2).decode()
-if headers.get("connection") != "close":
-    problems.append("Connection: %r, not close" % headers.get("connection"))
-length = headers.get("content-length", "")
-if not length.isdigit() or int(length) != len(rest):
-    problems.append("Content-Length %r, but %d bytes follow the head" % (length, len(rest)))
-if rest.rstrip(b"\n") != body.encode():
-    problems.append("body %r, not %r" % (rest, body))
-print("; ".join(problems))
-EOF_PY
-}
-
-# Passes when the bytes on stdin are exactly one good answer. (Not in a
-# pipeline: the counters must change in this shell.)
+# Passes when the bytes on stdin are exactly one good answer with STATUS
+# ("200 OK") and BODY.
 expect_response() {
   local name=$1 status=$2 body=$3 problems
-  problems=$(python3 "$WORK/validate.py" "$status" "$body")
-  if [[ -z $problems ]]; then pass "$name"; else fail "$name: $problems"; fi
+  if problems=$("$RESPONSE_CHECK" "$status" "$body"); then pass "$name"; else fail "$name: $problems"; fi
 }
 
 # curl -si prints the status line, the headers and the body as received.
@@ -213,12 +161,12 @@ EOF_PY
 
 test_socket_activation() {
   local primary standby nowhere i pids=() results=() unused_port
-  start_activator "$PGSQLCHK_PRIMARY_PORT"
+  start_service "$PGSQLCHK_PRIMARY_PORT"
   primary=$ACTIVATOR_PORT
-  start_activator "$PGSQLCHK_STANDBY_PORT"
+  start_service "$PGSQLCHK_STANDBY_PORT"
   standby=$ACTIVATOR_PORT
   unused_port=$(free_port)
-  start_activator "$unused_port"
+  start_service "$unused_port"
   nowhere=$ACTIVATOR_PORT
 
   for i in $(seq "$CHECKS_PER_NODE"); do
@@ -264,7 +212,7 @@ syscall_group() {
 test_syscalls() {
   local pg_port used forbidden traces
   for pg_port in "$PGSQLCHK_PRIMARY_PORT" "$PGSQLCHK_STANDBY_PORT" "$(free_port)"; do
-    start_activator "$pg_port" strace -f -qq -ff -o "$WORK/trace"
+    start_service "$pg_port" strace -f -qq -ff -o "$WORK/trace"
     curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$ACTIVATOR_PORT/" || true
   done
   traces=("$WORK"/trace.*)
@@ -289,14 +237,12 @@ test_syscalls() {
 
 main() {
   require_tools
-  write_response_validator
   test_verify
   test_security
   test_settings
   test_socket_activation
   test_syscalls
-  echo "units-test.sh: $passed passed, $failed failed"
-  ((failed == 0))
+  finish_tests
 }
 
 main "$@"

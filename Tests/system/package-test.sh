@@ -12,7 +12,9 @@
 # Refuses to run when a pgsqlchk package is already installed: it would be
 # purged.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 readonly PACKAGE=pgsqlchk
 readonly INSTALLED=/usr/bin/pgsqlchk
@@ -20,16 +22,6 @@ readonly CONFFILE=/etc/default/pgsqlchk
 # Where a package can leave files; file_list skips /var/lib/dpkg and
 # /var/lib/apt, the package managers' own records.
 readonly WATCHED_DIRS=(/etc /usr /lib /var/lib)
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-expect() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 # Runs a command, showing its output only when it fails.
 quietly() {
@@ -50,22 +42,18 @@ man_warnings() { { LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings pgsqlchk >/dev/null
 
 is_stripped() { lacks '[.]symtab' "$(readelf -S "$1")"; }
 
-is_installed() {
-  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
-}
-
 package_state() {
   dpkg-query -W -f='${db:Status-Abbrev}' "$PACKAGE" 2>/dev/null | tr -d ' ' || true
 }
 
 require_tools() {
-  ((EUID == 0)) || { echo "package-test.sh: run as root (dpkg -i)" >&2; exit 2; }
+  ((EUID == 0)) || die "run as root (dpkg -i)"
   bash scripts/deps.sh build package
   : "${PGSQLCHK_SOCKET_DIR:?source the cluster env first (scripts/cluster.sh start)}"
   : "${PGSQLCHK_PRIMARY_PORT:?}" "${PGSQLCHK_STANDBY_PORT:?}"
   case "$(package_state)" in
     "" | un | pn) ;;
-    *) echo "package-test.sh: package $PACKAGE is installed ($(package_state)); purge it first" >&2; exit 2 ;;
+    *) die "package $PACKAGE is installed ($(package_state)); purge it first" ;;
   esac
 }
 
@@ -206,8 +194,7 @@ main() {
   else
     fail "make deb"
   fi
-  echo "package-test.sh: $passed passed, $failed failed"
-  ((failed == 0))
+  finish_tests
 }
 
 main "$@"
