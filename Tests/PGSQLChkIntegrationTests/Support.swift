@@ -69,6 +69,8 @@ struct ChildResult {
     let status: Int32?
     let output: [UInt8]
     let seconds: Double
+    /// The connection ended with a reset (ECONNRESET) rather than a normal close.
+    var wasReset = false
 
     var text: String { String(decoding: output, as: UTF8.self) }
 }
@@ -81,9 +83,13 @@ enum Child {
         /// A pipe on stdin that stays open and silent, as a terminal would.
         case silentPipe
         /// One end of a socket pair as stdin, stdout and stderr, as xinetd does;
-        /// `request` is written first, and the peer closes its end at once when
-        /// `hangUp` is set.
-        case socket(request: String, hangUp: Bool)
+        /// `request` is written `delay` seconds after the spawn, and the peer
+        /// closes its end at once when `hangUp` is set.
+        case socket(request: String, hangUp: Bool, delay: Double = 0)
+        /// An accepted TCP connection on 127.0.0.1 as stdin, stdout and stderr,
+        /// where unread bytes at close turn into a reset that the peer sees;
+        /// `request` is written at once.
+        case tcp(request: String)
     }
 
     static func run(_ argv: [String], input: Input, environment: [String] = []) -> ChildResult {
@@ -117,9 +123,16 @@ enum Child {
             socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair)
             ours = pair[0]
             theirs = pair[1]
+        case .tcp:
+            (ours, theirs) = connectedTCPPair()
+        }
+        switch input {
+        case .socket, .tcp:
             for descriptor: Int32 in 0...2 {
                 posix_spawn_file_actions_adddup2(&actions, theirs, descriptor)
             }
+        case .null, .silentPipe:
+            break
         }
         posix_spawn_file_actions_addclose(&actions, ours)
         posix_spawn_file_actions_addclose(&actions, theirs)
@@ -137,19 +150,28 @@ enum Child {
         close(theirs)
         precondition(spawned == 0, "could not spawn \(argv[0]): \(spawned)")
 
-        if case .socket(let request, let hangUp) = input {
+        switch input {
+        case .socket(let request, let hangUp, let delay):
+            if delay > 0 { usleep(UInt32(delay * 1_000_000)) }
             let bytes = Array(request.utf8)
             if !bytes.isEmpty { _ = write(ours, bytes, bytes.count) }
             if hangUp {
                 close(ours)
                 ours = -1
             }
+        case .tcp(let request):
+            let bytes = Array(request.utf8)
+            _ = send(ours, bytes, bytes.count, Int32(MSG_NOSIGNAL))
+        case .null, .silentPipe:
+            break
         }
         var output: [UInt8] = []
+        var wasReset = false
         if ours >= 0 {
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
                 let count = read(ours, &buffer, buffer.count)
+                if count < 0, errno == ECONNRESET { wasReset = true }
                 if count <= 0 { break }
                 output += buffer[..<count]
             }
@@ -158,7 +180,31 @@ enum Child {
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         let exited = status & 0x7f == 0
-        return ChildResult(status: exited ? (status >> 8) & 0xff : nil, output: output, seconds: monotonicSeconds() - start)
+        return ChildResult(status: exited ? (status >> 8) & 0xff : nil, output: output, seconds: monotonicSeconds() - start,
+                           wasReset: wasReset)
+    }
+
+    /// A client socket and the server side of its accepted connection, on a
+    /// loopback port the kernel picks.
+    private static func connectedTCPPair() -> (client: Int32, server: Int32) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                _ = bind(listener, pointer, length)
+                _ = listen(listener, 1)
+                _ = getsockname(listener, pointer, &length)
+            }
+        }
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) }
+        }
+        return (client, accept(listener, nil, nil))
     }
 
     /// The project's own settings (`PGSQLCHK_*`: run directory, ports) from
