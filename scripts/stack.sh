@@ -16,6 +16,7 @@
 # PGSQLCHK_SUPERVISOR (xinetd: one xinetd a node serving both services;
 # systemd: one `systemd-socket-activate --inetd -a` a port, as
 # systemd/pgsqlchk.socket with Accept=yes would),
+# PGSQLCHK_PEER_PORT (10000, HAProxy's local peer),
 # PGSQLCHK_HAPROXY_MAXCONN (10: below the test cluster's CONNECTION LIMIT of
 # role app), PGSQLCHK_HAPROXY_INTER (the sample's `inter`, e.g. 100ms for
 # many checks). `start` writes $RUN/stack.env to source. Each node drains
@@ -32,6 +33,9 @@ readonly STACK=$RUN/stack
 readonly SUPERVISOR=${PGSQLCHK_SUPERVISOR:-xinetd}
 readonly HAPROXY_MAXCONN=${PGSQLCHK_HAPROXY_MAXCONN:-10}
 readonly HAPROXY_INTER=${PGSQLCHK_HAPROXY_INTER:-}
+# The single-host layout of haproxy.cfg's peers section: only the local
+# peer, which hands the stick table to a reloaded process.
+readonly PEER_PORT=${PGSQLCHK_PEER_PORT:-10000}
 readonly SOURCE_BINARY=${PGSQLCHK_BINARY:-$REPOSITORY/.build/release/pgsqlchk}
 # The checks run as this system user, as in production (xinetd/pgsqlchk).
 readonly CHECK_USER=pgsqlchk
@@ -191,6 +195,8 @@ render_haproxy() {
     "/192\.0\.2\.22:5432/s| agent-port 23269 | agent-port $STANDBY_AGENT_PORT |" \
     "s|192\.0\.2\.21:5432|127.0.0.1:$PGSQLCHK_PRIMARY_PORT|" \
     "s|192\.0\.2\.22:5432|127.0.0.1:$PGSQLCHK_STANDBY_PORT|" \
+    "s|^(\s*peer haproxy1) 192\.0\.2\.10:10000$|\1 127.0.0.1:$PEER_PORT|" \
+    "s|^(\s*)peer haproxy2 .*$|\1# (single host: no second peer)|" \
     "${intervals[@]}"
   # The sample as shipped must pass too, on a machine that knows none of its hosts.
   haproxy -q -c -f "$REPOSITORY/haproxy/haproxy.cfg" >"$STACK/haproxy-check.log" 2>&1 ||
