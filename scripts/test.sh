@@ -4,7 +4,8 @@
 # streaming standby; the systemd units and the Debian package; then xinetd and
 # HAProxy in front of both nodes (whose failover test changes the cluster, so
 # these come after everything that expects the original roles), the drain and
-# agent tests, and the end-to-end suite again under socket activation.
+# agent tests, the HAProxy pair in network namespaces, and the end-to-end
+# suite again under socket activation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/common.sh
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 export PGSQLCHK_REQUIRE_LIVE=1
 
 # Every Debian package the run needs, in one apt-get when some are missing.
-bash scripts/deps.sh build cluster e2e units package
+bash scripts/deps.sh build cluster e2e units package pair
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
 make --no-print-directory build
@@ -37,6 +38,10 @@ swift test --skip-build --filter EndToEndTests
 # Separate runs: in one, Swift Testing would run them beside each other, and
 # the failover above must not overlap the drain and agent tests.
 swift test --skip-build --filter HAProxyFeatureTests
+
+# Two HAProxy hosts with keepalived in network namespaces, against a cluster
+# of their own in a third: it needs none of the servers above.
+bash Tests/system/haproxy-pair-test.sh
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
 # --inetd --accept, as pgsqlchk.socket does. The failover above swapped the
