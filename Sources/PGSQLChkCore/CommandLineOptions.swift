@@ -276,12 +276,12 @@ enum CommandLineOptions {
         an empty one counts as unset.
 
         Answers:
-          HTTP 200      exit 0   primary (/), or the endpoint's condition holds
-          HTTP 206      exit 1   standby (/)
-          HTTP 503      exit 2   role cannot be verified, or condition not met; the body says why
-          HTTP 404      exit 3   maintenance (the drain file exists)
-          HTTP 400/405  exit 4   the request (or agent-send line) was refused
-                        exit 64  usage error
+          HTTP 200         exit 0   primary (/), or the endpoint's condition holds
+          HTTP 206         exit 1   standby (/)
+          HTTP 503         exit 2   role cannot be verified, or condition not met; the body says why
+          HTTP 404         exit 3   maintenance (the drain file exists)
+          HTTP 400/405/408 exit 4   the request (or agent-send line) was refused
+                           exit 64  usage error
 
         """
 }
