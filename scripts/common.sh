@@ -112,5 +112,29 @@ expect() {
 }
 finish_tests() {
   echo "${0##*/}: $passed passed, $failed failed"
-  ((failed == 0))
+  ((failed == 0 && passed > 0))
+}
+
+# render SAMPLE OUTPUT EXPRESSION...: sed with a check that every expression
+# matched: if the sample changes shape, rendering fails loudly instead of
+# silently testing something else.
+render() {
+  local sample=$1 output=$2 expression
+  shift 2
+  cp "$sample" "$output"
+  for expression in "$@"; do
+    # `w /dev/stdout` prints each line the substitution matched, even when it
+    # leaves the line as it was (a test port equal to the sample's).
+    [[ -n $(sed -E -i "${expression}w /dev/stdout" "$output") ]] ||
+      die "rendering $sample: '$expression' matched nothing"
+  done
+}
+
+# live_pid PIDFILE PROGRAM: the pid in PIDFILE, if that process is still
+# PROGRAM (a recycled pid must not make us signal an unrelated process).
+live_pid() {
+  local pidfile=$1 program=$2 pid
+  [[ -f $pidfile ]] || return 1
+  pid=$(<"$pidfile")
+  [[ $pid =~ ^[0-9]+$ ]] && grep -qs "$program" "/proc/$pid/cmdline" && echo "$pid"
 }

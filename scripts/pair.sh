@@ -69,26 +69,7 @@ on() {
   ip netns exec "$(ns "$host")" "$@"
 }
 
-# sed with a check that every expression matched (as in scripts/stack.sh):
-# a sample that changes shape fails the rendering instead of silently
-# testing something else.
-render() {
-  local sample=$1 output=$2 expression
-  shift 2
-  cp "$sample" "$output"
-  for expression in "$@"; do
-    [[ -n $(sed -E -i "${expression}w /dev/stdout" "$output") ]] ||
-      die "rendering $sample: '$expression' matched nothing"
-  done
-}
 
-# A pid from our pidfile, if that process still runs PROGRAM.
-live_pid() {
-  local pidfile=$1 program=$2 pid
-  [[ -f $pidfile ]] || return 1
-  pid=$(<"$pidfile")
-  [[ $pid =~ ^[0-9]+$ ]] && grep -qs "$program" "/proc/$pid/cmdline" && echo "$pid"
-}
 
 wait_until() {
   local seconds=$1 what=$2 log=$3 deadline

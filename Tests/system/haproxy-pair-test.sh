@@ -20,30 +20,19 @@ cd "$(dirname "$0")/../.."
 
 readonly PAIR_SH=scripts/pair.sh
 export PGSQLCHK_RUN_DIR=${PGSQLCHK_PAIR_RUN_DIR:-/tmp/pgsqlchk-run-pair}
-readonly RUN=$PGSQLCHK_RUN_DIR
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 # The real psql: Debian's /usr/bin/psql wrapper costs tens of ms a write.
 readonly PSQL=${PGSQLCHK_PSQL:-/usr/lib/postgresql/15/bin/psql}
 readonly WORK=$(mktemp -d /tmp/pgsqlchk-pair-test.XXXXXX)
 readonly WRITER_SECONDS_MAX=60
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); echo "ok: $*"; }
-fail() { failed=$((failed + 1)); echo "FAILED: $*"; }
-# check DESCRIPTION COMMAND...: passes when COMMAND succeeds.
-check() {
-  local description=$1
-  shift
-  if "$@"; then pass "$description"; else fail "$description"; fi
-}
 note() { echo "   $*"; }
 
 finish() {
   stop_writers
   bash "$PAIR_SH" stop >/dev/null 2>&1
   rm -rf "$WORK"
-  echo "$passed passed, $failed failed"
-  ((failed == 0 && passed > 0))
+  finish_tests
 }
 trap 'fail "interrupted by a signal"; exit 130' INT TERM
 trap 'finish; exit $?' EXIT
@@ -145,7 +134,7 @@ fi
 ((EUID == 0)) || { fail "needs root (network namespaces)"; exit 1; }
 
 # --- 1: the shipped samples pass their config tests ------------------------
-check "haproxy -c passes on the shipped haproxy/haproxy.cfg" haproxy -q -c -f haproxy/haproxy.cfg
+expect "haproxy -c passes on the shipped haproxy/haproxy.cfg" haproxy -q -c -f haproxy/haproxy.cfg
 id keepalived_script >/dev/null 2>&1 ||
   useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin --user-group keepalived_script
 keepalived_test=$(keepalived -t -f keepalived/keepalived.conf 2>&1)
@@ -170,12 +159,12 @@ if ! pair start >"$WORK/start.log" 2>&1; then
 fi
 pass "two HAProxy hosts, keepalived, both nodes and their xinetd checks up in network namespaces (virtual IP on $(pair vip-holder))"
 for host in hap1 hap2; do
-  check "the keepalived log on $host has no configuration complaint" \
+  expect "the keepalived log on $host has no configuration complaint" \
     bash -c "! grep -E 'SECURITY VIOLATION|Unable to|Error|removing|not found' $RUN/pair/keepalived-$host.log"
 done
-check "the IPv6 check port answers HAProxy's IPv4 address too (xinetd flags IPv6, IPv4 only_from)" \
+expect "the IPv6 check port answers HAProxy's IPv4 address too (xinetd flags IPv6, IPv4 only_from)" \
   bash -c "[[ \$(bash $PAIR_SH exec hap1 curl -s -m 3 -o /dev/null -w '%{http_code}' http://10.213.0.21:23267/) == 200 ]]"
-check "the check port refuses a host outside only_from" \
+expect "the check port refuses a host outside only_from" \
   bash -c "[[ \$(bash $PAIR_SH exec client curl -s -m 3 -o /dev/null -w '%{http_code}' 'http://[fd00:213::21]:23267/') == 000 ]]"
 
 pair exec db "$PSQL" -X -q -h "$RUN/sock" -p "$(primary_port)" -U postgres -d postgres -c \
@@ -187,7 +176,7 @@ VIP=10.213.0.100
 
 # --- 3: one stick table for both HAProxies, across reloads -----------------
 start_writers "vip client $VIP" "app1 hap1 127.0.0.1" "app2 hap2 127.0.0.1"
-check "both HAProxies hold the same stick entry: writes to pg1" \
+expect "both HAProxies hold the same stick entry: writes to pg1" \
   wait_for 5 both_entries_are pg1
 t_reload=$(now)
 for host in hap1 hap2; do
@@ -195,7 +184,7 @@ for host in hap1 hap2; do
   pair reload-haproxy "$host"
   wait_for 5 new_worker "$host" "$before" ||
     fail "$host: no new worker 5 s after the reload"
-  check "$host reloaded (worker $before -> $(worker_pid "$host")): its new process names pg1 in show table" entry_is "$host" pg1
+  expect "$host reloaded (worker $before -> $(worker_pid "$host")): its new process names pg1 in show table" entry_is "$host" pg1
   sleep 1
 done
 t_reloaded=$(now)
@@ -205,7 +194,7 @@ for writer in vip app1 app2; do
   moved=$(count_writes "$writer" "$t_reload" "$t_reloaded" "$PG2")
   ok=$(count_writes "$writer" "$t_reload" "$t_reloaded" "$PG1")
   errors=$(count_writes "$writer" "$t_reload" "$t_reloaded" error)
-  check "reloads: $writer's writes all on pg1 ($ok on pg1, $moved elsewhere, $errors failed)" \
+  expect "reloads: $writer's writes all on pg1 ($ok on pg1, $moved elsewhere, $errors failed)" \
     test "$moved" -eq 0 -a "$ok" -gt 0
 done
 
@@ -217,7 +206,7 @@ pair exec db bash scripts/cluster.sh pg_ctl primary stop -m immediate >/dev/null
 t_crash=$(now)
 pair exec db bash scripts/cluster.sh pg_ctl standby promote -w >/dev/null 2>&1 || fail "promoting the standby"
 for host in hap1 hap2; do
-  check "$host routes writes to the new primary (pg_readwrite/pg2 UP, stick entry pg2)" \
+  expect "$host routes writes to the new primary (pg_readwrite/pg2 UP, stick entry pg2)" \
     wait_for 10 routes_to_pg2 "$host"
 done
 sleep 2
@@ -229,7 +218,7 @@ for writer in fovip foapp1 foapp2; do
   errors=$(count_writes "$writer" "$t_crash" 9e9 error)
   first=$(first_success_after "$writer" "$t_crash" "$PG2")
   declare "first_$writer=${first:-0}"
-  check "failover: $writer: 0 writes to the old primary after the crash ($before on pg1 before, $wrong on pg1 after, $after on pg2, $errors failed; first write on pg2 $(seconds_between "$t_crash" "${first:-$t_crash}") s after the crash)" \
+  expect "failover: $writer: 0 writes to the old primary after the crash ($before on pg1 before, $wrong on pg1 after, $after on pg2, $errors failed; first write on pg2 $(seconds_between "$t_crash" "${first:-$t_crash}") s after the crash)" \
     test "$wrong" -eq 0 -a "$after" -gt 0
 done
 window=$(awk -v a="$first_foapp1" -v b="$first_foapp2" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%.2f", d }')
@@ -241,7 +230,7 @@ rows() {
 acknowledged() { cat "$WORK"/fo*.log | awk -v port="$1" '$4 == port { n++ } END { print n + 0 }'; }
 committed=$(rows "$PG2")
 acked=$(acknowledged "$PG2")
-check "every write pg2 acknowledged is in its table ($acked acknowledged, $committed rows)" test "$committed" -eq "$acked"
+expect "every write pg2 acknowledged is in its table ($acked acknowledged, $committed rows)" test "$committed" -eq "$acked"
 # Replication is asynchronous: what the old primary acknowledged just before
 # the crash may never have reached the new one. Counted, not asserted.
 replicated=$(rows "$PG1")
@@ -254,26 +243,26 @@ first_holder=$(pair vip-holder)
 start_writers "vip client $VIP"
 t_kill=$(now)
 pair kill-haproxy "$first_holder"
-check "HAProxy killed on $first_holder: the virtual IP moves to $other" wait_for 15 holder_is "$other"
+expect "HAProxy killed on $first_holder: the virtual IP moves to $other" wait_for 15 holder_is "$other"
 sleep 1.5
 t_link=$(now)
 outage=$(seconds_between "$(last_success_before vip "$t_kill")" "$(first_success_after vip "$t_kill" "$PG2")")
 moved=$(count_writes vip 0 "$t_link" "$PG1")
-check "HAProxy killed: clients could not write for ${outage} s; every write on pg2 ($moved elsewhere)" \
+expect "HAProxy killed: clients could not write for ${outage} s; every write on pg2 ($moved elsewhere)" \
   test "$moved" -eq 0 -a -n "$(first_success_after vip "$t_kill" "$PG2")"
 
 # The first host comes back (BACKUP, nopreempt), then the holder's link goes.
 pair start-haproxy "$first_holder" >/dev/null
-check "$first_holder's restarted HAProxy learns the stick entry (pg2) from $other" wait_for 5 entry_is "$first_holder" pg2
+expect "$first_holder's restarted HAProxy learns the stick entry (pg2) from $other" wait_for 5 entry_is "$first_holder" pg2
 wait_for 10 keepalived_backup "$first_holder" ||
   fail "$first_holder's keepalived did not return to BACKUP"
 t_link=$(now)
 ip -n pgpair-"$other" link set eth0 down
-check "$other's link down: the virtual IP moves back to $first_holder" wait_for 15 holder_is "$first_holder"
+expect "$other's link down: the virtual IP moves back to $first_holder" wait_for 15 holder_is "$first_holder"
 sleep 1.5
 t_end=$(now)
 stop_writers
 outage=$(seconds_between "$(last_success_before vip "$t_link")" "$(first_success_after vip "$t_link" "$PG2")")
 moved=$(count_writes vip 0 "$t_end" "$PG1")
-check "link down: clients could not write for ${outage} s; every write on pg2 ($moved elsewhere)" \
+expect "link down: clients could not write for ${outage} s; every write on pg2 ($moved elsewhere)" \
   test "$moved" -eq 0 -a -n "$(first_success_after vip "$t_link" "$PG2")"
