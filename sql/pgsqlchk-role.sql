@@ -17,6 +17,11 @@ CREATE ROLE pgsqlchk
     NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
     CONNECTION LIMIT 14;
 
+-- Lag behind the primary (`lag=`, the agent's weights) and the WAL
+-- receiver's state come from pg_stat_wal_receiver, whose columns only
+-- pg_read_all_stats may read; pg_monitor holds it, and nothing that writes.
+GRANT pg_monitor TO pgsqlchk;
+
 -- Even a mistaken grant later cannot make this role write or wait long.
 ALTER ROLE pgsqlchk SET default_transaction_read_only = on;
 ALTER ROLE pgsqlchk SET statement_timeout = '2s';

@@ -51,7 +51,7 @@ enum UsageError: Error, Equatable, Sendable, CustomStringConvertible {
 enum CommandLineOptions {
     enum Setting: Equatable {
         case host, port, user, dbname
-        case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayDelay
+        case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayBacklog, maximumReplayDelay
         case requireStreaming, agent
     }
 
@@ -77,6 +77,7 @@ enum CommandLineOptions {
         Option(short: "a", long: "agent", setting: .agent, variable: nil),
         Option(short: "m", long: "maintenance-file", setting: .maintenanceFile, variable: "PGSQLCHK_MAINTENANCE_FILE"),
         Option(short: "l", long: "max-lag", setting: .maximumLag, variable: "PGSQLCHK_MAX_LAG"),
+        Option(short: "b", long: "max-replay-backlog", setting: .maximumReplayBacklog, variable: "PGSQLCHK_MAX_REPLAY_BACKLOG"),
         Option(short: "r", long: "max-replay-delay", setting: .maximumReplayDelay, variable: "PGSQLCHK_MAX_REPLAY_DELAY"),
         Option(short: "s", long: "require-streaming", setting: .requireStreaming, variable: "PGSQLCHK_REQUIRE_STREAMING"),
     ]
@@ -208,6 +209,8 @@ enum CommandLineOptions {
                 configuration.maintenanceFile = try nonEmpty(value, source: source)
             case .maximumLag:
                 try applyLimit("lag", value: value, source: source)
+            case .maximumReplayBacklog:
+                try applyLimit("replay_backlog", value: value, source: source)
             case .maximumReplayDelay:
                 try applyLimit("replay_delay", value: value, source: source)
             case .requireStreaming:
@@ -258,7 +261,10 @@ enum CommandLineOptions {
           -?, --help               show this help, then exit
 
         Standby options (off unless set; a request's parameters override them):
-          -l, --max-lag=BYTES      most WAL received but not replayed (e.g. 16MB)
+          -l, --max-lag=BYTES      most of the primary's WAL not yet replayed here (e.g. 16MB);
+                                   needs pg_monitor to see the WAL receiver
+          -b, --max-replay-backlog=BYTES
+                                   most WAL received but not yet replayed
           -r, --max-replay-delay=DURATION
                                    most replay delay (e.g. 30s); zero when caught up
           -s, --require-streaming  the WAL receiver must be streaming
@@ -272,6 +278,7 @@ enum CommandLineOptions {
         Connection options left out fall back to libpq: PGHOST, PGPORT, PGUSER,
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
         Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
+        PGSQLCHK_MAX_REPLAY_BACKLOG,
         PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options;
         an empty one counts as unset.
 

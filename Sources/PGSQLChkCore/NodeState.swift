@@ -15,14 +15,37 @@ struct NodeState: Equatable, Sendable {
     var receivedPosition: String?
     /// The last WAL position a standby replayed (`pg_last_wal_replay_lsn()`).
     var replayedPosition: String?
-    /// Bytes received but not yet replayed.
-    var lagBytes: Int64?
+    /// The primary's WAL end as the standby's receiver last heard it
+    /// (`pg_stat_wal_receiver.latest_end_lsn`).
+    var primaryPosition: String?
+    /// Bytes between ``primaryPosition`` and the replay position, whatever
+    /// the receiver's state; ``lagBytes`` says when to believe it.
+    var behindPrimaryBytes: Int64?
+    /// `wal_receiver_timeout`: how long the receiver waits on a silent sender
+    /// before it gives the connection up; zero when it never does.
+    var receiverTimeout: Milliseconds?
+    /// Bytes received but not yet replayed (`replay_backlog=`).
+    var replayBacklogBytes: Int64?
     /// How far replay trails the last change received; zero when caught up.
     var replayDelay: Milliseconds?
     /// `pg_is_wal_replay_paused()`.
     var replayPaused: Bool?
     /// The standby's WAL receiver, as far as the role can see it.
     var receiver = WALReceiver.notApplicable
+
+    /// How far this standby is behind the primary, in bytes of WAL it has not
+    /// replayed (`lag=`, Patroni's meaning). Known only while the WAL receiver
+    /// streams and has heard from the primary within `wal_receiver_timeout`:
+    /// a receiver that stopped, or whose sender has been silent so long that
+    /// the receiver itself would give up, says nothing about where the
+    /// primary is now, and an unknown lag never passes.
+    var lagBytes: Int64? {
+        guard inRecovery, case .running(status: "streaming", let silence) = receiver, let behind = behindPrimaryBytes else { return nil }
+        if let timeout = receiverTimeout, timeout.value > 0 {
+            guard let silence, silence <= timeout else { return nil }
+        }
+        return behind
+    }
 
     /// `primary` or `standby`.
     var role: String {

@@ -31,7 +31,10 @@ enum RoleProbe {
     /// during it, or a primary whose clock runs ahead, gives a negative age)
     /// by CASE, not GREATEST, which would turn an unknown (NULL) age into 0.
     /// Positions and lag are a standby's only: a promoted node keeps its last
-    /// received and replayed positions, which no longer mean anything.
+    /// received and replayed positions, which no longer mean anything. The
+    /// primary's position is the WAL end its sender announced in the last
+    /// message the receiver took in (`latest_end_lsn`; the view's columns are
+    /// NULL without `pg_read_all_stats`).
     /// Columns are read by name (``Column``).
     static let replicationQuery = """
         SELECT s.in_recovery,
@@ -40,7 +43,12 @@ enum RoleProbe {
           CASE WHEN s.in_recovery THEN s.replayed END AS replayed_lsn,
           CASE WHEN NOT s.in_recovery THEN pg_catalog.pg_current_wal_lsn() END AS current_lsn,
           CASE WHEN s.in_recovery AND s.received IS NOT NULL AND s.replayed IS NOT NULL
-               THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END AS lag_bytes,
+               THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END AS replay_backlog_bytes,
+          CASE WHEN s.in_recovery THEN w.latest_end_lsn END AS primary_lsn,
+          CASE WHEN s.in_recovery AND s.replayed IS NOT NULL
+               THEN GREATEST(pg_catalog.pg_wal_lsn_diff(w.latest_end_lsn, s.replayed), 0)::bigint END AS behind_primary_bytes,
+          CASE WHEN s.in_recovery THEN (SELECT setting::bigint FROM pg_catalog.pg_settings
+                                         WHERE name OPERATOR(pg_catalog.=) 'wal_receiver_timeout') END AS receiver_timeout_ms,
           CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
                WHEN s.received OPERATOR(pg_catalog.<=) s.replayed THEN 0
                WHEN s.replay_age OPERATOR(pg_catalog.<) 0 THEN 0
@@ -56,7 +64,7 @@ enum RoleProbe {
                      pg_catalog.pg_last_wal_replay_lsn() AS replayed,
                      (extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.pg_last_xact_replay_timestamp())
                         OPERATOR(pg_catalog.*) 1000)::bigint AS replay_age) s
-          LEFT JOIN (SELECT status, received_tli,
+          LEFT JOIN (SELECT status, received_tli, latest_end_lsn,
                             (extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) last_msg_receipt_time)
                                OPERATOR(pg_catalog.*) 1000)::bigint AS receipt_age
                      FROM pg_catalog.pg_stat_wal_receiver) w ON true
@@ -69,7 +77,10 @@ enum RoleProbe {
         case receivedPosition = "received_lsn"
         case replayedPosition = "replayed_lsn"
         case walPosition = "current_lsn"
-        case lagBytes = "lag_bytes"
+        case replayBacklog = "replay_backlog_bytes"
+        case primaryPosition = "primary_lsn"
+        case behindPrimary = "behind_primary_bytes"
+        case receiverTimeout = "receiver_timeout_ms"
         case replayDelay = "replay_delay_ms"
         case receiverVisible = "receiver_visible"
         case receiverStatus = "receiver_status"
@@ -125,7 +136,10 @@ enum RoleProbe {
             walPosition: try value(.walPosition),
             receivedPosition: try value(.receivedPosition),
             replayedPosition: try value(.replayedPosition),
-            lagBytes: try value(.lagBytes).flatMap { Int64($0) },
+            primaryPosition: try value(.primaryPosition),
+            behindPrimaryBytes: try value(.behindPrimary).flatMap { Int64($0) },
+            receiverTimeout: try value(.receiverTimeout).flatMap { Int($0) }.map(Milliseconds.init),
+            replayBacklogBytes: try value(.replayBacklog).flatMap { Int64($0) },
             replayDelay: try value(.replayDelay).flatMap { Int($0) }.map(Milliseconds.init),
             replayPaused: flag(try value(.replayPaused)),
             receiver: receiver

@@ -7,11 +7,11 @@ struct AgentReplyTests {
 
     @Test("each state gets the line HAProxy's agent-check understands, from the /read-only verdict", arguments: [
         (Result<NodeState, ProbeFailure>.success(NodeState(inRecovery: false)), false, StandbyRequirements(), "ready up 100%\n"),
-        (.success(NodeState(inRecovery: true, lagBytes: 0)), false, limit, "ready up 100%\n"),
-        (.success(NodeState(inRecovery: true, lagBytes: 50 << 20)), false, limit, "ready up 55%\n"),
-        (.success(NodeState(inRecovery: true, lagBytes: 100 << 20)), false, limit, "ready up 10%\n"),
-        (.success(NodeState(inRecovery: true, lagBytes: 101 << 20)), false, limit, "down #replication lag 101 MB exceeds maximum 100 MB\n"),
-        (.success(NodeState(inRecovery: true, lagBytes: 1 << 40)), false, StandbyRequirements(), "ready up 100%\n"),
+        (.success(NodeState.standby(lag: 0)), false, limit, "ready up 100%\n"),
+        (.success(NodeState.standby(lag: 50 << 20)), false, limit, "ready up 55%\n"),
+        (.success(NodeState.standby(lag: 100 << 20)), false, limit, "ready up 10%\n"),
+        (.success(NodeState.standby(lag: 101 << 20)), false, limit, "down #replication lag 101 MB exceeds maximum 100 MB\n"),
+        (.success(NodeState.standby(lag: 1 << 40)), false, StandbyRequirements(), "ready up 100%\n"),
         (.failure(.noResponse(detail: "x")), false, limit, "down #no response from server\n"),
         (.success(NodeState(inRecovery: false)), true, limit, "drain\n"),
         (.failure(.timedOut(phase: .querying)), true, limit, "drain\n"),
@@ -22,13 +22,13 @@ struct AgentReplyTests {
     }
 
     @Test("the weight falls linearly with lag to a floor of 10%, and only for a standby with a limit", arguments: [
-        (NodeState(inRecovery: true, lagBytes: 0), limit, Int64(100)),
-        (NodeState(inRecovery: true, lagBytes: 25 << 20), limit, 78),
-        (NodeState(inRecovery: true, lagBytes: 100 << 20), limit, 10),
-        (NodeState(inRecovery: true, lagBytes: 500 << 20), limit, 10),
+        (NodeState.standby(lag: 0), limit, Int64(100)),
+        (NodeState.standby(lag: 25 << 20), limit, 78),
+        (NodeState.standby(lag: 100 << 20), limit, 10),
+        (NodeState.standby(lag: 500 << 20), limit, 10),
         (NodeState(inRecovery: true), limit, 100),
-        (NodeState(inRecovery: false, lagBytes: 90 << 20), limit, 100),
-        (NodeState(inRecovery: true, lagBytes: 90 << 20), StandbyRequirements(), 100),
+        (NodeState(inRecovery: false, behindPrimaryBytes: 90 << 20), limit, 100),
+        (NodeState.standby(lag: 90 << 20), StandbyRequirements(), 100),
     ] as [(NodeState, StandbyRequirements, Int64)])
     func weight(state: NodeState, requirements: StandbyRequirements, percent: Int64) {
         #expect(AgentReply.weightPercent(of: state, requirements: requirements) == percent)

@@ -48,7 +48,7 @@ struct CheckRequestTests {
         ("/replica?replay_delay=1h", "invalid replay_delay \"1h\": expected a duration such as 30s, 500ms or 2min"),
         ("/replica?replication_state=stopped", "invalid replication_state \"stopped\": only streaming is supported"),
         ("/replica?lag=1&lag=2", "parameter \"lag\" given twice"),
-        ("/replica?max_lag=1", "unknown parameter \"max_lag\"; try lag, replay_delay or replication_state"),
+        ("/replica?max_lag=1", "unknown parameter \"max_lag\"; try lag, replay_backlog, replay_delay or replication_state"),
         ("/\u{1b}[31m", "unknown endpoint \"/?[31m\"; try \(Endpoint.choices)"),
         ("/replica?lag=%3", "invalid percent-encoding in \"%3\""),
         ("/%ZZ", "invalid percent-encoding in \"/%ZZ\""),

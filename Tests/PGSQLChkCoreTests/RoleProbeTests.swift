@@ -11,7 +11,8 @@ struct RoleProbeTests {
     }
 
     static let standby: [RoleProbe.Column: String] = [
-        .inRecovery: "t", .replayPaused: "f", .receivedPosition: "0/3000148", .replayedPosition: "0/3000060", .lagBytes: "232",
+        .inRecovery: "t", .replayPaused: "f", .receivedPosition: "0/3000148", .replayedPosition: "0/3000060", .replayBacklog: "232", .primaryPosition: "0/3000200", .behindPrimary: "416",
+        .receiverTimeout: "60000",
         .replayDelay: "1500", .receiverVisible: "t", .receiverStatus: "streaming", .receiverSilence: "250", .timeline: "3",
     ]
 
@@ -19,7 +20,8 @@ struct RoleProbeTests {
     func standbyRow() throws {
         let state = try RoleProbe.nodeState(from: Self.row(Self.standby), serverVersion: "15.18")
         #expect(state == NodeState(inRecovery: true, serverVersion: "15.18", timeline: 3, receivedPosition: "0/3000148",
-                                   replayedPosition: "0/3000060", lagBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: false,
+                                   replayedPosition: "0/3000060", primaryPosition: "0/3000200",
+                                   behindPrimaryBytes: 416, receiverTimeout: Milliseconds(60_000), replayBacklogBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: false,
                                    receiver: .running(status: "streaming", silence: Milliseconds(250))))
     }
 

@@ -4,14 +4,15 @@ import Testing
 @Suite("Status document")
 struct StatusDocumentTests {
     static let standby = NodeState(inRecovery: true, serverVersion: "15.18", timeline: 3, receivedPosition: "0/3000148",
-                                   replayedPosition: "0/3000060", lagBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: true,
+                                   replayedPosition: "0/3000060", primaryPosition: "0/3000200", behindPrimaryBytes: 416,
+                                   replayBacklogBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: true,
                                    receiver: .running(status: "streaming", silence: Milliseconds(250)))
 
     @Test("the human line names role, timeline and version, then what matters for a standby", arguments: [
         (Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false, serverVersion: "15.18", timeline: 3)),
          "primary, timeline 3, PostgreSQL 15.18"),
         (Verdict(status: .partialContent, body: "standby", exitStatus: .standby, state: standby),
-         "standby, timeline 3, PostgreSQL 15.18, lag 232 bytes, WAL receiver streaming, replay paused"),
+         "standby, timeline 3, PostgreSQL 15.18, lag 416 bytes, WAL receiver streaming, replay paused"),
         (Verdict(status: .notFound, body: "maintenance", exitStatus: .maintenance, state: NodeState(inRecovery: false), drain: .present),
          "primary, maintenance"),
         (Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
@@ -28,7 +29,8 @@ struct StatusDocumentTests {
         let verdict = Verdict(status: .partialContent, body: "standby", exitStatus: .standby, state: Self.standby)
         #expect(StatusDocument.json(of: verdict) == """
             {"status": 206, "role": "standby", "in_recovery": true, "timeline": 3, "server_version": "15.18", \
-            "wal_position": null, "received_position": "0/3000148", "replayed_position": "0/3000060", "lag_bytes": 232, \
+            "wal_position": null, "received_position": "0/3000148", "replayed_position": "0/3000060", "primary_position": "0/3000200", \
+            "lag_bytes": 416, "replay_backlog_bytes": 232, \
             "replay_delay_seconds": 1.5, "replay_paused": true, "receiver_state": "streaming", "receiver_silence_seconds": 0.25, \
             "maintenance": false, "maintenance_problem": null, "reason": null}
             """)

@@ -4,9 +4,10 @@ import Testing
 @Suite("Verdict: node state to answer")
 struct VerdictTests {
     static let primary = NodeState(inRecovery: false, serverVersion: "15.18", timeline: 2)
-    static let standby = NodeState(inRecovery: true, serverVersion: "15.18", timeline: 2, lagBytes: 0, replayDelay: Milliseconds(0),
+    static let standby = NodeState(inRecovery: true, serverVersion: "15.18", timeline: 2, behindPrimaryBytes: 0, replayDelay: Milliseconds(0),
                                    receiver: .running(status: "streaming", silence: Milliseconds(120)))
-    static let laggingStandby = NodeState(inRecovery: true, lagBytes: 48 << 20, replayDelay: Milliseconds(4_000), receiver: .notVisible)
+    static let laggingStandby = NodeState(inRecovery: true, behindPrimaryBytes: 48 << 20, replayDelay: Milliseconds(4_000),
+                                          receiver: .running(status: "streaming", silence: Milliseconds(100)))
     static let lagLimit = StandbyRequirements(maximumLagBytes: 16 << 20)
     static let down = ProbeFailure.noResponse(detail: "refused")
 

@@ -99,12 +99,21 @@ extension LiveServers {
         @Test("the agent protocol answers one line, with agent-send read as parameters", arguments: [
             ("", Node.primary, "ready up 100%\n"),
             ("lag=16MB\n", .standby, "ready up 100%\n"),
-            ("replication_state=streaming\n", .standby, "down #replication state not visible to the monitoring role (grant pg_monitor)\n"),
+            ("replication_state=streaming\n", .standby, "ready up 100%\n"),
             ("lag=lots\n", .standby, "down #agent-send: invalid lag \"lots\": expected bytes such as 1048576, 16MB or 1GB\n"),
         ])
         func agent(sent: String, node: Node, reply: String) {
             let result = ask(sent, node: node, options: ["--agent"])
             #expect(result.text == reply)
+        }
+
+        @Test("a role without pg_monitor cannot see the WAL receiver, so lag and streaming are unknown and never pass", arguments: [
+            ("replication_state=streaming\n", "down #replication state not visible to the monitoring role (grant pg_monitor)\n"),
+            ("lag=16MB\n", "down #replication lag unknown (not visible to the monitoring role; grant pg_monitor)\n"),
+            ("replay_backlog=16MB\n", "ready up 100%\n"),
+        ])
+        func withoutMonitor(sent: String, reply: String) {
+            #expect(ask(sent, node: .standby, user: "filler", options: ["--agent"]).text == reply)
         }
 
         @Test("by hand, a summary line or the JSON document")
@@ -151,6 +160,26 @@ extension LiveServers {
             // Nothing left to replay: the delay is zero however old the last replayed change.
             #expect(try get("/replica?replay_delay=1s&lag=1MB", node: .standby).status == 200)
             _ = cluster.sql(.primary, "DROP TABLE lag_test")
+        }
+
+        @Test("lag is measured against the primary: with the receiver stopped while the primary writes on it is unknown, where the replay backlog sees nothing")
+        func lagAgainstThePrimary() throws {
+            let conninfo = try #require(cluster.sql(.standby, "SHOW primary_conninfo"))
+            let restore = "ALTER SYSTEM SET primary_conninfo = '" + conninfo.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+            try #require(cluster.sql(.standby, "ALTER SYSTEM SET primary_conninfo = ''") != nil)
+            defer {
+                _ = cluster.sql(.standby, restore)
+                _ = cluster.sql(.standby, "SELECT pg_catalog.pg_reload_conf()")
+                _ = cluster.waitFor(.standby, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_wal_receiver WHERE status = 'streaming')")
+            }
+            _ = cluster.sql(.standby, "SELECT pg_catalog.pg_reload_conf()")
+            try #require(cluster.waitFor(.standby, "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_wal_receiver)"), "the receiver never stopped")
+            try #require(cluster.sql(.primary, "CREATE TABLE lag_unseen AS SELECT g FROM generate_series(1, 50000) g; DROP TABLE lag_unseen") != nil)
+
+            let lag = try get("/replica?lag=1GB", node: .standby)
+            #expect(lag.status == 503)
+            #expect(lag.body == "replication lag unknown (WAL receiver not running)")
+            #expect(try get("/replica?replay_backlog=1GB", node: .standby).status == 200)
         }
 
         @Test("a role that can read pg_stat_wal_receiver sees the receiver stop when the primary goes")
