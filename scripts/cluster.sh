@@ -184,7 +184,6 @@ write_env_file() {
     printf 'export PGSQLCHK_SOCKET_DIR=%q\n' "$SOCK"
     printf 'export PGSQLCHK_PRIMARY_PORT=%q\n' "$PRIMARY_PORT"
     printf 'export PGSQLCHK_STANDBY_PORT=%q\n' "$STANDBY_PORT"
-    printf 'export PGSQLCHK_STANDBY2_PORT=%q\n' "$STANDBY2_PORT"
     printf 'export PGSQLCHK_PG_BIN=%q\n' "$PG_BIN"
   } >"$RUN/env"
 }
@@ -227,6 +226,9 @@ cmd_start_three() {
   node_is_running primary || die "primary is not running; cluster.sh stop, then start-three"
   rm -rf "${RUN:?}/standby2"
   clone_standby standby2 primary
+  # Only a three-node cluster names the third port: the guard's suite runs
+  # when it is set, and the two-node runs leave it out.
+  printf 'export PGSQLCHK_STANDBY2_PORT=%q\n' "$STANDBY2_PORT" >>"$RUN/env"
   echo "standby2 127.0.0.1:$STANDBY2_PORT (streaming from primary)"
 }
 
