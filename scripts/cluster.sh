@@ -3,19 +3,21 @@
 # Run as root; the servers themselves run as the postgres OS user.
 #
 #   cluster.sh start | stop | status
-#   cluster.sh psql NODE [psql args...]       NODE: primary | standby
+#   cluster.sh start-three                    start, plus a second standby, standby2
+#   cluster.sh psql NODE [psql args...]       NODE: primary | standby | standby2
 #   cluster.sh pg_ctl NODE ARGS...            e.g. pg_ctl standby promote -w
 #   cluster.sh rebuild-standby NODE FROM      re-clone NODE as a standby of FROM
 #
-# Environment: PGSQLCHK_RUN_DIR, PGSQLCHK_PRIMARY_PORT, PGSQLCHK_STANDBY_PORT
-# (defaults: scripts/common.sh). `start` writes $RUN/env to source.
+# Environment: PGSQLCHK_RUN_DIR, PGSQLCHK_PRIMARY_PORT, PGSQLCHK_STANDBY_PORT,
+# PGSQLCHK_STANDBY2_PORT (defaults: scripts/common.sh). `start` writes
+# $RUN/env to source.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/common.sh
 . "$SCRIPT_DIR/common.sh"
 readonly SCRIPT_DIR
-readonly RUN PRIMARY_PORT STANDBY_PORT
+readonly RUN PRIMARY_PORT STANDBY_PORT STANDBY2_PORT
 readonly SOCK=$RUN/sock
 readonly SETUP_LOG=$RUN/setup.log
 readonly STREAM_WAIT_SECONDS=30
@@ -37,7 +39,8 @@ node_port() {
   case "$1" in
     primary) echo "$PRIMARY_PORT" ;;
     standby) echo "$STANDBY_PORT" ;;
-    *) die "unknown node '$1' (expected primary or standby)" ;;
+    standby2) echo "$STANDBY2_PORT" ;;
+    *) die "unknown node '$1' (expected primary, standby or standby2)" ;;
   esac
 }
 
@@ -212,6 +215,23 @@ cmd_start() {
   echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), socket dir $SOCK; settings: source $RUN/env"
 }
 
+# The third node, for the stale-primary guard's tests: a second standby of
+# the primary. The two-node suites never see it.
+cmd_start_three() {
+  cmd_start
+  if node_is_running standby2; then
+    echo "standby2 already running on 127.0.0.1:$STANDBY2_PORT"
+    return 0
+  fi
+  node_is_running primary || die "primary is not running; cluster.sh stop, then start-three"
+  rm -rf "${RUN:?}/standby2"
+  clone_standby standby2 primary
+  # Only a three-node cluster names the third port: the guard's suite runs
+  # when it is set, and the two-node runs leave it out.
+  printf 'export PGSQLCHK_STANDBY2_PORT=%q\n' "$STANDBY2_PORT" >>"$RUN/env"
+  echo "standby2 127.0.0.1:$STANDBY2_PORT (streaming from primary)"
+}
+
 stop_node() {
   local node=$1 pid
   pid=$(postmaster_pid "$node") || return 0
@@ -237,6 +257,7 @@ stop_stall_proxies() {
 
 cmd_stop() {
   [[ -e $RUN ]] || return 0
+  stop_node standby2
   stop_node standby
   stop_node primary
   stop_stall_proxies
@@ -246,7 +267,9 @@ cmd_stop() {
 cmd_status() {
   find_pg_bin
   local node state all_running=0
-  for node in primary standby; do
+  local nodes=(primary standby)
+  [[ -d $RUN/standby2 ]] && nodes+=(standby2)
+  for node in "${nodes[@]}"; do
     if ! node_is_running "$node"; then
       echo "$node: not running"
       all_running=3
@@ -261,7 +284,7 @@ cmd_status() {
 }
 
 cmd_psql() {
-  (($# >= 1)) || usage 5 8
+  (($# >= 1)) || usage 5 9
   find_pg_bin
   local port
   port=$(node_port "$1")
@@ -270,7 +293,7 @@ cmd_psql() {
 }
 
 cmd_pg_ctl() {
-  (($# >= 2)) || usage 5 8
+  (($# >= 2)) || usage 5 9
   find_pg_bin
   local node=$1 log_args=()
   node_port "$node" >/dev/null
@@ -284,7 +307,7 @@ cmd_pg_ctl() {
 }
 
 cmd_rebuild_standby() {
-  (($# == 2)) || usage 5 8
+  (($# == 2)) || usage 5 9
   local node=$1 from=$2
   node_port "$node" >/dev/null
   node_port "$from" >/dev/null
@@ -298,19 +321,20 @@ cmd_rebuild_standby() {
 }
 
 main() {
-  (($# >= 1)) || usage 5 8
+  (($# >= 1)) || usage 5 9
   # Relative paths would break under as_postgres's cd, and stop removes $RUN.
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
   local command=$1
   shift
   case "$command" in
     start) cmd_start ;;
+    start-three) cmd_start_three ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     psql) cmd_psql "$@" ;;
     pg_ctl) cmd_pg_ctl "$@" ;;
     rebuild-standby) cmd_rebuild_standby "$@" ;;
-    *) usage 5 8 ;;
+    *) usage 5 9 ;;
   esac
 }
 

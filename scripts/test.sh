@@ -4,8 +4,9 @@
 # streaming standby; the systemd units and the Debian package; then xinetd and
 # HAProxy in front of both nodes (whose failover test changes the cluster, so
 # these come after everything that expects the original roles), the drain and
-# agent tests, the HAProxy pair in network namespaces, and the end-to-end
-# suite again under socket activation.
+# agent tests, the HAProxy pair in network namespaces, the end-to-end suite
+# again under socket activation, and the stale-primary guard on a three-node
+# cluster of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/common.sh
@@ -27,7 +28,7 @@ trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 . "$RUN/env"
 
 # Everything but the suites that need the stack, which is not up yet.
-swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests
+swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests --skip StalePrimaryGuardTests
 bash Tests/system/units-test.sh
 bash Tests/system/package-test.sh
 
@@ -51,3 +52,17 @@ PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
 swift test --skip-build --filter EndToEndTests
+
+# The stale-primary guard promotes, stops and rebuilds nodes of a three-node
+# cluster of its own, on its own run directory and ports.
+bash scripts/stack.sh stop
+bash scripts/cluster.sh stop
+(
+  export PGSQLCHK_RUN_DIR=${PGSQLCHK_GUARD_RUN_DIR:-/tmp/pgsqlchk-run-guard}
+  export PGSQLCHK_PRIMARY_PORT=55442 PGSQLCHK_STANDBY_PORT=55443 PGSQLCHK_STANDBY2_PORT=55444
+  trap 'bash scripts/cluster.sh stop' EXIT
+  bash scripts/cluster.sh start-three
+  # shellcheck disable=SC1091 # written by cluster.sh start-three
+  . "$PGSQLCHK_RUN_DIR/env"
+  swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
+)

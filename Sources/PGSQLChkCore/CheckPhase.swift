@@ -12,4 +12,6 @@ enum CheckPhase: String, Sendable {
     case loggingIn = "logging in"
     /// The role or replication statement's round trip.
     case querying = "querying"
+    /// The stale-primary guard's questions to the peers (a primary with `--peers`).
+    case askingPeers = "asking the peers"
 }

@@ -6,6 +6,8 @@ enum Invocation: Equatable, Sendable {
     case help
     /// Print the version.
     case version
+    /// Remove the stale-primary guard's fence file.
+    case clearFence(FenceFile)
 }
 
 /// A command line or environment that cannot be run (exit status 64, `EX_USAGE`).
@@ -53,6 +55,7 @@ enum CommandLineOptions {
         case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayBacklog, maximumReplayDelay
         case requireStreaming, agent
+        case peers, stateDirectory, clearFence
     }
 
     struct Option {
@@ -63,7 +66,7 @@ enum CommandLineOptions {
         let variable: String?
 
         /// Flags that take no value.
-        var isSwitch: Bool { setting == .requireStreaming || setting == .agent }
+        var isSwitch: Bool { setting == .requireStreaming || setting == .agent || setting == .clearFence }
     }
 
     static let options: [Option] = [
@@ -80,6 +83,9 @@ enum CommandLineOptions {
         Option(short: "b", long: "max-replay-backlog", setting: .maximumReplayBacklog, variable: "PGSQLCHK_MAX_REPLAY_BACKLOG"),
         Option(short: "r", long: "max-replay-delay", setting: .maximumReplayDelay, variable: "PGSQLCHK_MAX_REPLAY_DELAY"),
         Option(short: "s", long: "require-streaming", setting: .requireStreaming, variable: "PGSQLCHK_REQUIRE_STREAMING"),
+        Option(short: "P", long: "peers", setting: .peers, variable: "PGSQLCHK_PEERS"),
+        Option(short: "S", long: "state-dir", setting: .stateDirectory, variable: "PGSQLCHK_STATE_DIR"),
+        Option(short: "F", long: "clear-fence", setting: .clearFence, variable: nil),
     ]
 
     /// Parses `arguments` (without the program name).
@@ -100,6 +106,7 @@ enum CommandLineOptions {
             }
         }
         var configuration = settings.configuration
+        if settings.clearsFence { return .clearFence(configuration.fenceFile) }
         // Read last, on top of every limit, so that the endpoint's own
         // parameters win over --max-lag and friends in any order.
         if let endpoint = settings.endpoint {
@@ -182,6 +189,8 @@ enum CommandLineOptions {
         var configuration = Configuration()
         /// `--endpoint`, as given.
         var endpoint: String?
+        /// `--clear-fence` was given.
+        var clearsFence = false
 
         mutating func apply(_ option: Option, value: String, source: String) throws(UsageError) {
             switch option.setting {
@@ -218,6 +227,16 @@ enum CommandLineOptions {
                 configuration.requirements.requiresStreaming = value == "1"
             case .agent:
                 configuration.dialect = .agent
+            case .peers:
+                guard let peers = PeerAddress.list(value) else {
+                    throw .invalidValue(source: source, value: value, accepted: PeerAddress.accepted)
+                }
+                configuration.peers = peers
+            case .stateDirectory:
+                guard value.hasPrefix("/") else { throw .invalidValue(source: source, value: value, accepted: "an absolute path") }
+                configuration.stateDirectory = value
+            case .clearFence:
+                clearsFence = true
             }
         }
 
@@ -260,6 +279,15 @@ enum CommandLineOptions {
           -V, --version            output version information, then exit
           -?, --help               show this help, then exit
 
+        Stale-primary guard (off unless --peers is set):
+          -P, --peers=HOST[:PORT][,...]
+                                   every node of the cluster, this one included; a
+                                   primary asks them all and answers 503 when one
+                                   shows a newer timeline ([ADDR]:PORT for IPv6)
+          -S, --state-dir=DIR      where the guard keeps its fence file
+                                   (default: \(Configuration.defaultStateDirectory))
+          -F, --clear-fence        remove the fence file, then exit
+
         Standby options (off unless set; a request's parameters override them):
           -l, --max-lag=BYTES      most of the primary's WAL not yet replayed here (e.g. 16MB);
                                    needs pg_monitor to see the WAL receiver
@@ -278,9 +306,9 @@ enum CommandLineOptions {
         Connection options left out fall back to libpq: PGHOST, PGPORT, PGUSER,
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
         Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
-        PGSQLCHK_MAX_REPLAY_BACKLOG,
-        PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options;
-        an empty one counts as unset.
+        PGSQLCHK_MAX_REPLAY_BACKLOG, PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1,
+        PGSQLCHK_PEERS, PGSQLCHK_STATE_DIR stand in for their options; an empty one
+        counts as unset.
 
         Answers:
           HTTP 200         exit 0   primary (/), or the endpoint's condition holds

@@ -19,6 +19,10 @@ struct Configuration: Equatable, Sendable {
     /// until the admin says otherwise.
     static let defaultMaintenanceFile = "/etc/pgsqlchk/maintenance"
 
+    /// Where the stale-primary guard keeps its fence (``FenceFile``): state
+    /// that must survive a reboot, as the FHS's /var/lib is for.
+    static let defaultStateDirectory = "/var/lib/pgsqlchk"
+
     /// What the command line says about the connection.
     var connection = ConnectionSettings()
 
@@ -40,6 +44,16 @@ struct Configuration: Equatable, Sendable {
 
     /// HTTP, or HAProxy's agent-check protocol.
     var dialect = Dialect.http
+
+    /// Every node of the cluster, this one included (`--peers`); empty turns
+    /// the stale-primary guard off.
+    var peers: [PeerAddress] = []
+
+    /// The directory of the guard's fence file.
+    var stateDirectory = Configuration.defaultStateDirectory
+
+    /// The guard's fence file.
+    var fenceFile: FenceFile { FenceFile(stateDirectory: stateDirectory) }
 }
 
 /// How a hand run prints its answer.

@@ -17,6 +17,17 @@ struct ConnectionSettings: Equatable, Sendable {
     /// `-d`: a database name, or a whole conninfo string or URI (libpq:
     /// `dbname`, expanded).
     var dbname: String?
+    /// A peer of the stale-primary guard to reach instead of `host` and `port`
+    /// (``PeerAddress``). Its pairs come after `dbname`, so that a conninfo
+    /// string given with `-d` cannot send the peer's check to the local node.
+    var peer: PeerAddress?
+
+    /// These settings with only the host and port replaced by `peer`'s.
+    func reaching(_ peer: PeerAddress) -> ConnectionSettings {
+        var settings = self
+        settings.peer = peer
+        return settings
+    }
 
     /// One keyword/value pair for libpq.
     private struct Parameter {
@@ -26,15 +37,26 @@ struct ConnectionSettings: Equatable, Sendable {
 
     /// The pairs in psql's order: `dbname` comes after `host`, `port` and
     /// `user`, so a conninfo string given with `-d` overrides them, as it does
-    /// for `psql -d`. Then the fallback name.
+    /// for `psql -d`. Then the fallback name, then a peer's host and port,
+    /// which libpq takes over every earlier value (the last one wins).
     private var parameters: [Parameter] {
-        [
+        var pairs = [
             Parameter(keyword: "host", value: host),
             Parameter(keyword: "port", value: port),
             Parameter(keyword: "user", value: user),
             Parameter(keyword: "dbname", value: dbname),
             Parameter(keyword: "fallback_application_name", value: Configuration.applicationName),
         ]
+        if let peer {
+            pairs.append(Parameter(keyword: "host", value: peer.host))
+            pairs.append(Parameter(keyword: "port", value: peer.port))
+        }
+        return pairs
+    }
+
+    /// The keyword/value pairs libpq receives, in order, unset ones left out.
+    var libpqPairs: [(keyword: String, value: String)] {
+        parameters.compactMap { parameter in parameter.value.map { (parameter.keyword.description, $0) } }
     }
 
     /// Lends libpq's NULL-terminated keyword and value arrays to `body`; the

@@ -6,7 +6,7 @@ import Glibc
 ///
 /// Wall-clock jumps (NTP, an admin's `date -s`) cannot stretch or cut it.
 /// (C: `clock_gettime(CLOCK_MONOTONIC)`.)
-struct Deadline: Sendable {
+struct Deadline: Comparable, Sendable {
     /// The moment the budget runs out, in nanoseconds of the monotonic clock.
     let expiry: UInt64
 
@@ -18,6 +18,10 @@ struct Deadline: Sendable {
     /// A deadline `amount` earlier than this one.
     func earlier(by amount: Milliseconds) -> Deadline {
         Deadline(expiry: expiry - min(expiry, UInt64(max(amount.value, 0)) * 1_000_000))
+    }
+
+    static func < (lhs: Deadline, rhs: Deadline) -> Bool {
+        lhs.expiry < rhs.expiry
     }
 
     private init(expiry: UInt64) {

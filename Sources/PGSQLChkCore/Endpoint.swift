@@ -35,9 +35,9 @@ enum Endpoint: String, CaseIterable, Sendable {
     /// without their aliases, for a reason line.
     static let choices = Text.alternatives(allCases.map(\.rawValue))
 
-    /// Whether the drain file takes the node out of this endpoint's answers.
-    /// `/health` and `/status` report; they do not route.
-    var honoursMaintenance: Bool {
+    /// Whether the answer routes traffic, so that the drain file and the
+    /// stale-primary guard apply. `/health` and `/status` report; they do not route.
+    var routes: Bool {
         self != .health && self != .status
     }
 }

@@ -25,6 +25,8 @@ struct HealthCheck {
     let diagnostics: Diagnostics
     /// The whole check's budget, from the process's start.
     let deadline: Deadline
+    /// How the stale-primary guard asks its peers: the seam a cache can wrap.
+    var askPeers: PeerAsking = { PeerProbe.ask($0, settings: $1, before: $2) }
 
     /// How long a request may take to arrive: all of the deadline but the
     /// third kept for the probe. A request is never answered as another
@@ -37,6 +39,14 @@ struct HealthCheck {
 
     var probeDeadline: Deadline {
         deadline.earlier(by: min(Self.answerReserve, Milliseconds(configuration.timeout.value / 10)))
+    }
+
+    /// When the guard stops waiting for its peers: half the check's budget
+    /// after the local probe answered, never past ``probeDeadline``. A peer
+    /// that hangs costs at most that share, and is reported as timed out; the
+    /// local answer keeps the rest.
+    var peersDeadline: Deadline {
+        min(probeDeadline, Deadline(after: Milliseconds(configuration.timeout.value / 2)))
     }
 
     /// Runs the check and returns the exit status.
@@ -59,13 +69,24 @@ struct HealthCheck {
                 return ExitCode.refused.rawValue
             }
         }
-        let outcome = RoleProbe.run(configuration.connection, depth: depth(for: request), before: probeDeadline) { phase in
+        let guarded = !configuration.peers.isEmpty
+        let outcome = RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
+                                    before: probeDeadline) { phase in
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
         }
-        if case .failure(let failure) = outcome {
+        var guardReport: GuardReport?
+        switch outcome {
+        case .failure(let failure):
             diagnostics.report("\(failure.reason): \(failure.detail)")
+        case .success(let state) where guarded:
+            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
+            guardReport = StalePrimaryGuard.review(state, peers: configuration.peers, settings: configuration.connection,
+                                                   fence: configuration.fenceFile, peersDeadline: peersDeadline,
+                                                   ask: askPeers, report: diagnostics.report)
+        case .success:
+            break
         }
-        let verdict = Verdict(for: request, outcome: outcome, drain: drain)
+        let verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport)
         // A standby that misses its limits is news; a role that simply does
         // not match the endpoint (/primary on a standby) is every check's answer.
         if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {

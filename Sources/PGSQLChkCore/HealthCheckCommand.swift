@@ -30,8 +30,16 @@ public enum HealthCheckCommand {
             return writeToTerminal(CommandLineOptions.helpText)
         case .version where !serving:
             return writeToTerminal("pgsqlchk \(pgsqlchkVersion)\n")
-        case .help, .version:
-            return refuse("--help and --version are for terminals, not check connections", dialect: CommandLineOptions.dialect(in: arguments),
+        case .clearFence(let fence) where !serving:
+            do {
+                let removed = try fence.remove()
+                return writeToTerminal(removed ? "removed the fence file \(fence.path)\n" : "no fence file at \(fence.path)\n")
+            } catch {
+                diagnostics.report(error.description)
+                return ExitCode.outputFailed.rawValue
+            }
+        case .help, .version, .clearFence:
+            return refuse("--help, --version and --clear-fence are for terminals, not check connections", dialect: CommandLineOptions.dialect(in: arguments),
                           serving: serving, diagnostics: diagnostics, start: start)
         case .check(let configuration):
             let mode: Mode = serving ? .checkConnection : .byHand(configuration.output)

@@ -32,6 +32,9 @@ struct NodeState: Equatable, Sendable {
     var replayPaused: Bool?
     /// The standby's WAL receiver, as far as the role can see it.
     var receiver = WALReceiver.notApplicable
+    /// The primary's position for the stale-primary guard; asked only on a
+    /// primary, and only when `--peers` is set.
+    var position: NodePosition?
 
     /// How far this standby is behind the primary, in bytes of WAL it has not
     /// replayed (`lag=`, Patroni's meaning). Known only while the WAL receiver

@@ -28,44 +28,63 @@ struct PostgresConnection: ~Copyable {
     static func connect(_ settings: ConnectionSettings, before deadline: Deadline,
                         entering: (CheckPhase) -> Void) throws(ProbeFailure) -> PostgresConnection {
         entering(.resolving)
-        guard let raw = settings.withLibpqParameters({ PQconnectStartParams($0, $1, 1) }) else {
-            throw .misconfigured(detail: "libpq could not allocate a connection")
-        }
-        let connection = PostgresConnection(owning: raw)
+        let connection = try start(settings)
         try connection.finishConnecting(before: deadline, entering: entering)
         return connection
     }
 
-    private func finishConnecting(before deadline: Deadline, entering: (CheckPhase) -> Void) throws(ProbeFailure) {
+    /// Starts a connection without waiting for it: the caller waits for
+    /// ``socket`` to be writable, then calls ``continueConnecting()`` until it
+    /// returns nil. ``connect(_:before:entering:)`` does that for one
+    /// connection; ``PeerProbe`` for several at once.
+    ///
+    /// (libpq: `PQconnectStartParams` with `expand_dbname`.)
+    static func start(_ settings: ConnectionSettings) throws(ProbeFailure) -> PostgresConnection {
+        guard let raw = settings.withLibpqParameters({ PQconnectStartParams($0, $1, 1) }) else {
+            throw .misconfigured(detail: "libpq could not allocate a connection")
+        }
+        let connection = PostgresConnection(owning: raw)
         // Verbose errors carry the server's SQLSTATE, which classification needs.
-        PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
+        PQsetErrorVerbosity(raw, PQERRORS_VERBOSE)
         // libpq prints server notices (a collation version mismatch at login,
         // say) on stderr, which may be the check's socket: report them instead.
-        PQsetNoticeProcessor(connection, { _, message in
+        PQsetNoticeProcessor(raw, { _, message in
             guard let message else { return }
             Diagnostics.forThisProcess().report("server notice: " + Text.oneLine(String(cString: message)))
         }, nil)
-        guard PQstatus(connection) != CONNECTION_BAD else { throw connectionFailure() }
-        var state = PGRES_POLLING_WRITING
+        guard PQstatus(raw) != CONNECTION_BAD else { throw connection.connectionFailure() }
+        return connection
+    }
+
+    /// One step of the login: the `poll()` events to wait for before the
+    /// next step, or nil once logged in (the connection is then non-blocking).
+    ///
+    /// (libpq: `PQconnectPoll`, `PQsetnonblocking`.)
+    func continueConnecting() throws(ProbeFailure) -> Int16? {
+        switch PQconnectPoll(connection) {
+        case PGRES_POLLING_OK:
+            guard PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
+            return nil
+        case PGRES_POLLING_FAILED:
+            throw connectionFailure()
+        case PGRES_POLLING_READING:
+            return Int16(POLLIN)
+        default:
+            return Int16(POLLOUT)
+        }
+    }
+
+    private func finishConnecting(before deadline: Deadline, entering: (CheckPhase) -> Void) throws(ProbeFailure) {
+        var events: Int16? = Int16(POLLOUT)
         var phase: CheckPhase?
-        while true {
+        while let waitFor = events {
             let current = loginPhase
             if current != phase {
                 phase = current
                 entering(current)
             }
-            switch state {
-            case PGRES_POLLING_OK:
-                guard PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
-                return
-            case PGRES_POLLING_FAILED:
-                throw connectionFailure()
-            case PGRES_POLLING_READING:
-                try waitForSocket(Int16(POLLIN), before: deadline, while: current)
-            default:
-                try waitForSocket(Int16(POLLOUT), before: deadline, while: current)
-            }
-            state = PQconnectPoll(connection)
+            try waitForSocket(waitFor, before: deadline, while: current)
+            events = try continueConnecting()
         }
     }
 
@@ -74,40 +93,68 @@ struct PostgresConnection: ~Copyable {
     /// (libpq: `PQsendQuery`, `PQflush`, `PQconsumeInput`, `PQgetResult`.)
     func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
         let phase = CheckPhase.querying
-        guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
-        // libpq's contract for a non-blocking send: wait for either direction,
-        // and take in what the server sends while we still have bytes to flush.
-        while true {
-            let flushed = PQflush(connection)
-            if flushed == 0 { break }
-            guard flushed > 0 else { throw .queryFailed(detail: errorMessage) }
+        try send(sql)
+        var readable = false
+        while try !flush(readable: readable) {
             let ready = try waitForSocket(Int16(POLLIN | POLLOUT), before: deadline, while: phase)
-            if ready & Int16(POLLIN) != 0, PQconsumeInput(connection) != 1 {
-                throw .queryFailed(detail: errorMessage)
-            }
+            readable = ready & Int16(POLLIN) != 0
         }
-        var row: QueryRow?
-        var failure: ProbeFailure?
-        while true {
-            while PQisBusy(connection) != 0 {
-                try waitForSocket(Int16(POLLIN), before: deadline, while: phase)
-                guard PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
-            }
-            guard let result = PQgetResult(connection) else { break }
+        var results = QueryResults()
+        while !takeResults(into: &results) {
+            try waitForSocket(Int16(POLLIN), before: deadline, while: phase)
+            try receive()
+        }
+        return try results.firstRow()
+    }
+
+    /// Queues `sql` for sending. (libpq: `PQsendQuery`.)
+    func send(_ sql: String) throws(ProbeFailure) {
+        guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
+    }
+
+    /// Sends what is queued; true once all of it is sent. libpq's contract
+    /// for a non-blocking send: wait for either direction, and take in what
+    /// the server sends (`readable`) while bytes remain to flush.
+    /// (libpq: `PQconsumeInput`, `PQflush`.)
+    func flush(readable: Bool) throws(ProbeFailure) -> Bool {
+        if readable { try receive() }
+        let flushed = PQflush(connection)
+        guard flushed >= 0 else { throw .queryFailed(detail: errorMessage) }
+        return flushed == 0
+    }
+
+    /// Takes in what the server sent. (libpq: `PQconsumeInput`.)
+    func receive() throws(ProbeFailure) {
+        guard PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
+    }
+
+    /// Takes every result libpq holds complete into `results`; true once the
+    /// last has been taken. (libpq: `PQisBusy`, `PQgetResult`.)
+    func takeResults(into results: inout QueryResults) -> Bool {
+        while PQisBusy(connection) == 0 {
+            guard let result = PQgetResult(connection) else { return true }
             defer { PQclear(result) }
             if PQresultStatus(result) != PGRES_TUPLES_OK {
-                failure = failure ?? .queryFailed(detail: Text.oneLine(String(cString: PQresultErrorMessage(result))))
-            } else if row == nil, PQntuples(result) > 0 {
+                results.failure = results.failure ?? .queryFailed(detail: Text.oneLine(String(cString: PQresultErrorMessage(result))))
+            } else if results.row == nil, PQntuples(result) > 0 {
                 let columns = 0..<PQnfields(result)
-                row = QueryRow(
+                results.row = QueryRow(
                     columns: columns.map { String(cString: PQfname(result, $0)) },
                     values: columns.map { PQgetisnull(result, 0, $0) != 0 ? nil : String(cString: PQgetvalue(result, 0, $0)) }
                 )
             }
         }
-        if let failure { throw failure }
-        guard let row else { throw .queryFailed(detail: "the role query returned no row") }
-        return row
+        return false
+    }
+
+    /// The descriptor libpq talks on, for `poll()`; it may change while
+    /// connecting (libpq: `PQsocket`).
+    var socket: Int32 { PQsocket(connection) }
+
+    /// Whether the login is still waiting for the connection itself, rather
+    /// than authenticating.
+    var loginPhase: CheckPhase {
+        PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
     }
 
     /// The server's version as it announced it at login, without the
@@ -128,10 +175,6 @@ struct PostgresConnection: ~Copyable {
         )
     }
 
-    private var loginPhase: CheckPhase {
-        PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
-    }
-
     /// Waits until libpq's socket is ready for `events`; returns `revents`.
     @discardableResult
     private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: CheckPhase) throws(ProbeFailure) -> Int16 {
@@ -146,6 +189,21 @@ struct PostgresConnection: ~Copyable {
             let detail = "poll failed while \(phase.rawValue): errno \(error)"
             throw phase == .querying ? .queryFailed(detail: detail) : .noResponse(detail: detail)
         }
+    }
+}
+
+/// What the results of one statement came to, gathered as libpq completes them.
+struct QueryResults {
+    /// The first row of the first result that had one.
+    var row: QueryRow?
+    /// The first error a result reported.
+    var failure: ProbeFailure?
+
+    /// The row, or why there is none.
+    func firstRow() throws(ProbeFailure) -> QueryRow {
+        if let failure { throw failure }
+        guard let row else { throw .queryFailed(detail: "the statement returned no row") }
+        return row
     }
 }
 

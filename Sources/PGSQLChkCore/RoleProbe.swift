@@ -90,23 +90,34 @@ enum RoleProbe {
 
     /// Connects with `settings`, asks what `depth` needs and closes, all
     /// before `deadline`; `entering` hears of each phase as it starts.
-    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, before deadline: Deadline,
+    ///
+    /// With `positionOnPrimary` (the stale-primary guard is on), a primary is
+    /// also asked its ``NodePosition`` on the same connection; a standby,
+    /// and every node without the guard, is asked nothing more.
+    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, positionOnPrimary: Bool = false, before deadline: Deadline,
                     entering: (CheckPhase) -> Void) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
             let connection = try PostgresConnection.connect(settings, before: deadline, entering: entering)
             entering(.querying)
+            var state: NodeState
             switch depth {
             case .role:
                 let row = try connection.firstRow(of: roleQuery, before: deadline)
                 guard let inRecovery = flag(try row.value(of: Column.inRecovery.rawValue)) else {
                     throw .queryFailed(detail: "unexpected answer to the role query: \(row.values)")
                 }
-                return NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
-                                 receiver: inRecovery ? .notVisible : .notApplicable)
+                state = NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
+                                  receiver: inRecovery ? .notVisible : .notApplicable)
             case .replication:
                 let row = try connection.firstRow(of: replicationQuery, before: deadline)
-                return try nodeState(from: row, serverVersion: connection.serverVersion)
+                state = try nodeState(from: row, serverVersion: connection.serverVersion)
             }
+            if positionOnPrimary, !state.inRecovery {
+                let position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))
+                state.position = position
+                state.timeline = state.timeline ?? position.timeline
+            }
+            return state
         }
     }
 

@@ -18,7 +18,68 @@ enum StatusDocument {
         case .unreadable(let reason): parts.append(reason)
         }
         if verdict.status == .serviceUnavailable { parts.append("unavailable: \(verdict.body)") }
+        if let guardReport = verdict.guardReport { parts.append(guardSummary(guardReport)) }
         return parts.joined(separator: ", ")
+    }
+
+    /// `peers: db1:5432 itself, db2:5432 standby timeline 1, db3:5432
+    /// unreachable (no response from server)`; or that the fence decided.
+    static func guardSummary(_ report: GuardReport) -> String {
+        var text: String
+        switch report.decision {
+        case .fenced, .fenceUnreadable: text = "peers: not asked (fenced)"
+        case .serving, .stale, .rivalPrimary:
+            text = "peers: " + report.findings.map { finding in
+                let name = finding.report.peer.description
+                switch (finding.report.outcome, finding.standing) {
+                case (.failure(let failure), _): return "\(name) unreachable (\(failure.reason))"
+                case (.success, .itself): return "\(name) itself"
+                case (.success(let position), .otherCluster): return "\(name) \(position.role) of another cluster"
+                case (.success(let position), _): return "\(name) \(position.role) timeline \(position.timeline)"
+                }
+            }.joined(separator: ", ")
+        }
+        if let problem = report.problem { text += ", guard problem: \(problem)" }
+        return text
+    }
+
+    /// The guard's view as a JSON object: the decision, and each peer with
+    /// its role and timeline, or why it could not be asked.
+    static func guardJSON(_ report: GuardReport) -> String {
+        let decision = switch report.decision {
+        case .serving: "serving"
+        case .stale: "stale"
+        case .fenced: "fenced"
+        case .rivalPrimary: "rival primary"
+        case .fenceUnreadable: "fence unreadable"
+        }
+        let peers = report.findings.map { finding in
+            var position: NodePosition?
+            var failure: ProbeFailure?
+            switch finding.report.outcome {
+            case .success(let answer): position = answer
+            case .failure(let error): failure = error
+            }
+            let fields: [(String, String)] = [
+                ("peer", quoted(finding.report.peer.description)),
+                ("standing", quoted(finding.standing.name)),
+                ("role", quoted(position?.role)),
+                ("timeline", literal(position?.timeline)),
+                ("system_identifier", quoted(position?.systemIdentifier)),
+                ("problem", quoted(failure?.reason)),
+            ]
+            return object(fields)
+        }
+        return object([
+            ("decision", quoted(decision)),
+            ("reason", quoted(report.decision.refusal)),
+            ("problem", quoted(report.problem)),
+            ("peers", "[" + peers.joined(separator: ", ") + "]"),
+        ])
+    }
+
+    private static func object(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     /// The JSON document `/status` and `Accept: application/json` return.
@@ -49,7 +110,9 @@ enum StatusDocument {
             ("maintenance_problem", quoted(verdict.drain.problem)),
             ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : quoted(verdict.body)),
         ]
-        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+        // Only with --peers on a primary, so a document without the guard is unchanged.
+        let guardField = verdict.guardReport.map { [("stale_primary_guard", guardJSON($0))] } ?? []
+        return object(fields + guardField)
     }
 
     static func literal<Value: CustomStringConvertible>(_ value: Value?) -> String {

@@ -14,9 +14,15 @@
 /// | `/health`                 | 200            | 200            | 200          | 503         |
 /// | `/status` (JSON)          | 200            | 200            | 200          | 503         |
 ///
-/// The drain file turns every routing answer (the first four rows) into
-/// 404 `maintenance`, which HAProxy's `http-check disable-on-404` treats as
-/// "drain": no new sessions, existing ones untouched (``DrainState``).
+/// The stale-primary guard (``StalePrimaryGuard``, `--peers`) turns a
+/// primary's routing answers (the first four rows) into 503 with its reason
+/// when it finds the node stale, fenced, or one of two primaries on a
+/// timeline; `/health` and `/status` still answer 200 and report it.
+///
+/// The drain file turns every routing answer into 404 `maintenance`, which
+/// HAProxy's `http-check disable-on-404` treats as "drain": no new sessions,
+/// existing ones untouched (``DrainState``). The guard's 503 wins over the
+/// drain, because a drained stale primary would keep its sessions writing.
 struct Verdict: Equatable, Sendable {
     /// The HTTP status of the answer.
     var status: HTTPStatus
@@ -28,6 +34,9 @@ struct Verdict: Equatable, Sendable {
     var state: NodeState?
     /// What the drain file said.
     var drain = DrainState.absent
+    /// What the stale-primary guard saw and decided; nil when it is off or
+    /// the node is a standby.
+    var guardReport: GuardReport?
 
     /// Whether the drain file was present.
     var maintenance: Bool { drain == .present }
@@ -35,7 +44,7 @@ struct Verdict: Equatable, Sendable {
 
 extension Verdict {
     /// The answer to `request` given what the probe found.
-    init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, drain: DrainState) {
+    init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, drain: DrainState, guardReport: GuardReport? = nil) {
         switch outcome {
         case .failure(let failure):
             self.init(unavailable: failure.reason)
@@ -43,7 +52,14 @@ extension Verdict {
             self.init(for: request, state: state)
         }
         self.drain = drain
-        if maintenance, request.endpoint.honoursMaintenance { becomeMaintenance() }
+        self.guardReport = guardReport
+        let refusal = guardReport?.decision.refusal
+        if let refusal, request.endpoint.routes, status != .serviceUnavailable {
+            status = .serviceUnavailable
+            body = refusal
+            exitStatus = .unavailable
+        }
+        if maintenance, request.endpoint.routes, refusal == nil { becomeMaintenance() }
     }
 
     /// The answer to `request` from a node that answered, before the drain file.

@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sticky half of the stale-primary guard: a small file in the state
+/// directory that says "this primary, on this timeline, was seen stale".
+///
+/// ```
+/// pgsqlchk-fence 1
+/// system_identifier 7714142357752938336
+/// timeline 1
+/// newer_node db2:5432
+/// newer_role primary
+/// newer_timeline 2
+/// ```
+///
+/// Exactly these six lines, in this order, each ending in a newline. It is
+/// written to a temporary file and renamed over the old one, so a reader sees
+/// the whole file or none; it is never opened through a symbolic link. A file
+/// that is there but cannot be read or does not parse is treated as a fence,
+/// with a reason that names it. An admin clears it with
+/// `pgsqlchk --clear-fence` (or `rm`).
+struct FenceFile: Equatable, Sendable {
+    /// The file's name in the state directory.
+    static let name = "fence"
+    /// The most bytes a valid file can hold (six short lines); anything longer is corrupt.
+    static let sizeLimit = 1_024
+    static let header = "pgsqlchk-fence 1"
+
+    /// The file's path.
+    let path: String
+
+    init(stateDirectory: String) {
+        path = (stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/") + Self.name
+    }
+
+    /// What the file says.
+    enum Content: Equatable, Sendable {
+        case absent
+        case fence(Fence)
+        /// There, but unreadable or malformed: why.
+        case unreadable(reason: String)
+    }
+
+    /// Reads the file. (C: `open` with `O_NOFOLLOW`, `fstat`, `read`.)
+    func read() -> Content {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            let error = errno
+            if error == ENOENT { return .absent }
+            if error == ELOOP { return .unreadable(reason: "fence file \(path) is a symbolic link") }
+            return .unreadable(reason: "fence file \(path) cannot be read: \(String(cString: strerror(error)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            return .unreadable(reason: "fence file \(path) is not a regular file")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: Self.sizeLimit + 1)
+        while bytes.count <= Self.sizeLimit {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { return .unreadable(reason: "fence file \(path) cannot be read: \(String(cString: strerror(errno)))") }
+            if count == 0 { break }
+            bytes += buffer[..<count]
+        }
+        switch Self.parse(bytes) {
+        case .success(let fence): return .fence(fence)
+        case .failure(let problem): return .unreadable(reason: "fence file \(path) is corrupt: \(problem.reason)")
+        }
+    }
+
+    /// Why a file's bytes are not a fence.
+    struct FormatProblem: Error, Equatable {
+        var reason: String
+    }
+
+    /// Parses a file's bytes, strictly.
+    static func parse(_ bytes: [UInt8]) -> Result<Fence, FormatProblem> {
+        guard bytes.count <= sizeLimit else { return .failure(FormatProblem(reason: "longer than \(sizeLimit) bytes")) }
+        guard bytes.allSatisfy({ $0 == 10 || ($0 >= 0x20 && $0 < 0x7f) }) else {
+            return .failure(FormatProblem(reason: "not printable ASCII"))
+        }
+        guard bytes.last == 10 else { return .failure(FormatProblem(reason: "does not end with a newline")) }
+        let lines = String(decoding: bytes.dropLast(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let keys = ["system_identifier", "timeline", "newer_node", "newer_role", "newer_timeline"]
+        guard lines.count == keys.count + 1, lines[0] == header else {
+            return .failure(FormatProblem(reason: "expected \"\(header)\" and \(keys.count) lines"))
+        }
+        var values: [String] = []
+        for (line, key) in zip(lines.dropFirst(), keys) {
+            guard line.hasPrefix(key + " ") else { return .failure(FormatProblem(reason: "expected \(key)")) }
+            let value = line.dropFirst(key.count + 1)
+            guard !value.isEmpty, !value.contains(" ") else { return .failure(FormatProblem(reason: "bad \(key)")) }
+            values.append(String(value))
+        }
+        func number(_ text: String) -> Int? {
+            guard text.count <= 10, text.allSatisfy(\.isASCIIDigit), let value = Int(text), value > 0 else { return nil }
+            return value
+        }
+        guard values[0].count <= 20, values[0].allSatisfy(\.isASCIIDigit), let value = UInt64(values[0]), value > 0 else {
+            return .failure(FormatProblem(reason: "bad system_identifier"))
+        }
+        guard let timeline = number(values[1]) else { return .failure(FormatProblem(reason: "bad timeline")) }
+        guard values[2].count <= 255 else { return .failure(FormatProblem(reason: "bad newer_node")) }
+        guard values[3] == "primary" || values[3] == "standby" else { return .failure(FormatProblem(reason: "bad newer_role")) }
+        guard let newerTimeline = number(values[4]), newerTimeline > timeline else {
+            return .failure(FormatProblem(reason: "bad newer_timeline"))
+        }
+        return .success(Fence(systemIdentifier: values[0], timeline: timeline, newerNode: values[2],
+                              newerRole: values[3], newerTimeline: newerTimeline))
+    }
+
+    /// The file's bytes for `fence`.
+    static func render(_ fence: Fence) -> String {
+        """
+        \(header)
+        system_identifier \(fence.systemIdentifier)
+        timeline \(fence.timeline)
+        newer_node \(fence.newerNode)
+        newer_role \(fence.newerRole)
+        newer_timeline \(fence.newerTimeline)
+
+        """
+    }
+
+    /// Writes `fence` atomically: a new temporary file (`O_EXCL`, never
+    /// through a link), `fsync`, `rename` over the old name, `fsync` of the
+    /// directory. Returns why it failed, or nil.
+    func write(_ fence: Fence) -> String? {
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let temporary = "\(directory)/.\(Self.name).\(getpid()).tmp"
+        let bytes = Array(Self.render(fence).utf8)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { return "could not create \(temporary): \(String(cString: strerror(errno)))" }
+        var problem: String?
+        if bytes.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) != bytes.count {
+            problem = "could not write \(temporary): \(String(cString: strerror(errno)))"
+        } else if fsync(descriptor) != 0 {
+            problem = "could not sync \(temporary): \(String(cString: strerror(errno)))"
+        }
+        close(descriptor)
+        if problem == nil, rename(temporary, path) != 0 {
+            problem = "could not rename \(temporary) to \(path): \(String(cString: strerror(errno)))"
+        }
+        guard problem == nil else {
+            unlink(temporary)
+            return problem
+        }
+        let directoryDescriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+        return nil
+    }
+
+    /// Removes the file; true when it was there. Throws the `errno` of any
+    /// other failure. (C: `unlink`, which removes a link itself, never its target.)
+    func remove() throws(FenceRemovalError) -> Bool {
+        if unlink(path) == 0 { return true }
+        let error = errno
+        if error == ENOENT { return false }
+        throw FenceRemovalError(path: path, errno: error)
+    }
+}
+
+/// The fence file could not be removed.
+struct FenceRemovalError: Error, Equatable, CustomStringConvertible {
+    var path: String
+    var errno: Int32
+
+    var description: String { "could not remove fence file \(path): \(String(cString: strerror(errno)))" }
+}

@@ -1,0 +1,69 @@
+/// Where a server stands in its cluster's history, as the stale-primary
+/// guard compares servers: its role, its timeline, the cluster it belongs to,
+/// and which postmaster answered.
+struct NodePosition: Equatable, Sendable {
+    /// `pg_is_in_recovery()`.
+    var inRecovery: Bool
+    /// A primary's timeline; a standby's received timeline, or the newest its
+    /// control file knows when the WAL receiver is not visible or not running.
+    var timeline: Int
+    /// `pg_control_system().system_identifier`: the same on a primary and every
+    /// standby cloned from it, different for any other `initdb`.
+    var systemIdentifier: String
+    /// `pg_postmaster_start_time()` as seconds since the epoch, to the
+    /// microsecond: with the system identifier, names one running server.
+    var startedAt: String
+
+    /// `primary` or `standby`.
+    var role: String { inRecovery ? "standby" : "primary" }
+
+    /// Whether `other` is this very server, reached under another name (the
+    /// same `--peers` list is given to every node, so each finds itself in it).
+    ///
+    /// Addresses cannot tell: the local check may use the socket directory,
+    /// a peer an address, a VIP or a NAT. Two postmasters of one cluster that
+    /// started in the same microsecond can.
+    func isSameServer(as other: NodePosition) -> Bool {
+        systemIdentifier == other.systemIdentifier && startedAt == other.startedAt
+    }
+
+    /// The statement that asks for a position: the same for the local node
+    /// (after its role query, on a primary with peers only) and for every peer.
+    ///
+    /// Every function is schema-qualified, as in ``RoleProbe``. A standby's
+    /// received timeline needs `pg_read_all_stats` (`pg_monitor`); without it
+    /// the newest of the last restartpoint's and the minimum recovery point's
+    /// timelines stands in, which can trail a timeline switch by up to
+    /// `checkpoint_timeout`.
+    static let query = """
+        SELECT s.in_recovery,
+          CASE WHEN s.in_recovery
+               THEN COALESCE((SELECT w.received_tli FROM pg_catalog.pg_stat_wal_receiver w),
+                             GREATEST((pg_catalog.pg_control_checkpoint()).timeline_id,
+                                      (pg_catalog.pg_control_recovery()).min_recovery_end_timeline))
+               ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
+          END AS timeline,
+          (pg_catalog.pg_control_system()).system_identifier AS system_identifier,
+          extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text AS started_at
+        FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery) s
+        """
+
+    /// Reads the row ``query`` returns, by column name; anything missing or
+    /// malformed is a query failure, never a guess.
+    init(row: QueryRow) throws(ProbeFailure) {
+        let role = try row.value(of: "in_recovery")
+        guard role == "t" || role == "f" else { throw .queryFailed(detail: "unexpected role in the guard's answer: \(row.values)") }
+        guard let timeline = try row.value(of: "timeline").flatMap({ Int($0) }), timeline > 0,
+              let system = try row.value(of: "system_identifier"), !system.isEmpty, system.allSatisfy(\.isASCIIDigit),
+              let started = try row.value(of: "started_at"), !started.isEmpty
+        else { throw .queryFailed(detail: "incomplete answer to the guard's query: \(row.values)") }
+        self.init(inRecovery: role == "t", timeline: timeline, systemIdentifier: system, startedAt: started)
+    }
+
+    init(inRecovery: Bool, timeline: Int, systemIdentifier: String, startedAt: String) {
+        self.inRecovery = inRecovery
+        self.timeline = timeline
+        self.systemIdentifier = systemIdentifier
+        self.startedAt = startedAt
+    }
+}

@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the guard asks its peers: the one seam between the stale-primary
+/// guard and the network, so that a shared result cache can wrap it.
+typealias PeerAsking = (_ peers: [PeerAddress], _ settings: ConnectionSettings, _ deadline: Deadline) -> [PeerReport]
+
+/// Asks every peer for its ``NodePosition`` at once: one non-blocking libpq
+/// connection each, all driven by one `poll()` loop, so the slowest peer
+/// costs its own wait and never the sum of all waits. A peer not done by
+/// `deadline` is reported as timed out in the phase it was in.
+enum PeerProbe {
+    static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, before deadline: Deadline) -> [PeerReport] {
+        var reports = peers.map { PeerReport(peer: $0, outcome: .failure(.timedOut(phase: .connecting))) }
+        var inquiries: [Inquiry] = []
+        for (index, peer) in peers.enumerated() {
+            do {
+                inquiries.append(Inquiry(index: index, connection: try PostgresConnection.start(settings.reaching(peer))))
+            } catch {
+                reports[index].outcome = .failure(error)
+            }
+        }
+        while true {
+            for inquiry in inquiries where inquiry.outcome == nil && inquiry.connection.socket < 0 {
+                inquiry.outcome = .failure(.noResponse(detail: "libpq has no socket"))
+            }
+            let active = inquiries.filter { $0.outcome == nil }
+            if active.isEmpty { break }
+            var descriptors = active.map { pollfd(fd: $0.connection.socket, events: $0.events, revents: 0) }
+            let left = deadline.remaining()
+            guard left.value > 0 else { break }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(left.value))
+            if ready < 0, errno != EINTR {
+                let detail = "poll failed while asking the peers: errno \(errno)"
+                active.forEach { $0.outcome = .failure(.noResponse(detail: detail)) }
+                break
+            }
+            for (inquiry, descriptor) in zip(active, descriptors) where descriptor.revents != 0 {
+                inquiry.advance(readable: descriptor.revents & Int16(POLLIN) != 0)
+            }
+        }
+        for inquiry in inquiries {
+            reports[inquiry.index].outcome = inquiry.outcome ?? .failure(.timedOut(phase: inquiry.phase))
+        }
+        return reports
+    }
+
+    /// One peer's connection and how far it has got.
+    private final class Inquiry {
+        enum Stage {
+            case connecting(events: Int16)
+            case sending
+            case receiving
+        }
+
+        let index: Int
+        let connection: PostgresConnection
+        var stage = Stage.connecting(events: Int16(POLLOUT))
+        var results = QueryResults()
+        var outcome: Result<NodePosition, ProbeFailure>?
+
+        init(index: Int, connection: consuming PostgresConnection) {
+            self.index = index
+            self.connection = connection
+        }
+
+        var events: Int16 {
+            switch stage {
+            case .connecting(let events): events
+            case .sending: Int16(POLLIN | POLLOUT)
+            case .receiving: Int16(POLLIN)
+            }
+        }
+
+        var phase: CheckPhase {
+            switch stage {
+            case .connecting: connection.loginPhase
+            case .sending, .receiving: .querying
+            }
+        }
+
+        private func finishIfAnswered() throws(ProbeFailure) {
+            if connection.takeResults(into: &results) {
+                outcome = .success(try NodePosition(row: try results.firstRow()))
+            }
+        }
+
+        /// One step, after `poll()` said the socket is ready.
+        func advance(readable: Bool) {
+            do throws(ProbeFailure) {
+                switch stage {
+                case .connecting:
+                    if let events = try connection.continueConnecting() {
+                        stage = .connecting(events: events)
+                    } else {
+                        try connection.send(NodePosition.query)
+                        stage = .sending
+                    }
+                case .sending:
+                    guard try connection.flush(readable: readable) else { return }
+                    stage = .receiving
+                    // The answer may have been taken in while flushing.
+                    try finishIfAnswered()
+                case .receiving:
+                    try connection.receive()
+                    try finishIfAnswered()
+                }
+            } catch {
+                outcome = .failure(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+/// What one peer answered, or why it could not be asked.
+struct PeerReport: Equatable, Sendable {
+    var peer: PeerAddress
+    var outcome: Result<NodePosition, ProbeFailure>
+}
+
+/// How one peer's answer bears on the local primary.
+enum PeerStanding: Equatable, Sendable {
+    /// The local server itself, found in the shared list.
+    case itself
+    /// A server of another cluster (another system identifier): no evidence.
+    case otherCluster
+    /// A primary, or a standby following one, on a higher timeline: this node is stale.
+    case newer
+    /// Another primary on the same timeline: neither can be shown newer.
+    case rival
+    /// A standby on this timeline or an older one, or an older primary.
+    case consistent
+    /// Down, refused, or timed out: proves nothing.
+    case unreachable(reason: String)
+
+    /// One word for `/status` and the summary.
+    var name: String {
+        switch self {
+        case .itself: "itself"
+        case .otherCluster: "other cluster"
+        case .newer: "newer"
+        case .rival: "rival primary"
+        case .consistent: "consistent"
+        case .unreachable: "unreachable"
+        }
+    }
+}
+
+/// A peer's answer with what it means for the local primary.
+struct PeerFinding: Equatable, Sendable {
+    var report: PeerReport
+    var standing: PeerStanding
+}
+
+/// The evidence that this primary is stale, as the fence file keeps it: keyed
+/// by the local system identifier and timeline (``FenceFile``).
+struct Fence: Equatable, Sendable {
+    /// The cluster both servers belong to.
+    var systemIdentifier: String
+    /// The local primary's timeline when it was found stale.
+    var timeline: Int
+    /// The peer that proved it, as `--peers` names it.
+    var newerNode: String
+    /// `primary`, or `standby` (following a newer primary).
+    var newerRole: String
+    /// The peer's timeline.
+    var newerTimeline: Int
+
+    /// Whether the fence applies to a primary at `position`: same cluster, same timeline.
+    func applies(to position: NodePosition) -> Bool {
+        systemIdentifier == position.systemIdentifier && timeline == position.timeline
+    }
+}
+
+/// What the guard concludes for a local primary.
+enum GuardDecision: Equatable, Sendable {
+    /// No peer shows anything newer: route as usual.
+    case serving
+    /// A peer shows a newer timeline now; the fence is written.
+    case stale(Fence)
+    /// An earlier check found this node stale (the fence file).
+    case fenced(Fence)
+    /// Another primary on the same timeline.
+    case rivalPrimary(peer: String, timeline: Int)
+    /// The fence file exists but cannot be read or parsed: fenced, to be safe.
+    case fenceUnreadable(reason: String)
+
+    /// The 503's reason when the decision refuses writes; nil when serving.
+    var refusal: String? {
+        switch self {
+        case .serving:
+            nil
+        case .stale(let fence):
+            "stale primary: \(fence.newerNode) is \(fence.newerRole) on timeline \(fence.newerTimeline), this node is primary on timeline \(fence.timeline)"
+        case .fenced(let fence):
+            "stale primary (fenced): \(fence.newerNode) was \(fence.newerRole) on timeline \(fence.newerTimeline), this node is primary on timeline \(fence.timeline)"
+        case .rivalPrimary(let peer, let timeline):
+            "two primaries on timeline \(timeline): this node and \(peer); stop or rewind one"
+        case .fenceUnreadable(let reason):
+            "\(reason); treated as fenced"
+        }
+    }
+}
+
+/// What the guard saw and decided, for the verdict, `/status` and the summary.
+struct GuardReport: Equatable, Sendable {
+    var decision: GuardDecision
+    /// Each peer asked, in the order of `--peers`; empty when the fence
+    /// decided without asking.
+    var findings: [PeerFinding] = []
+    /// Something the guard could not do (record the fence, clear an old one).
+    var problem: String?
+
+    /// The peers that could not be asked, as `host:port (reason)`.
+    var unreachable: [String] {
+        findings.compactMap { finding in
+            if case .unreachable(let reason) = finding.standing { return "\(finding.report.peer) (\(reason))" }
+            return nil
+        }
+    }
+}
+
+/// The stale-primary guard's decision table, pure: the local primary's
+/// position against each peer's answer.
+///
+/// | peer (same system identifier)          | standing    | local primary    |
+/// |----------------------------------------|-------------|------------------|
+/// | the local server itself                | itself      | -                |
+/// | primary, higher timeline               | newer       | 503, fenced      |
+/// | standby following a higher timeline    | newer       | 503, fenced      |
+/// | primary, same timeline                 | rival       | 503, not fenced  |
+/// | standby on the same or a lower timeline| consistent  | -                |
+/// | primary on a lower timeline            | consistent  | - (it is stale)  |
+/// | another system identifier              | other       | -                |
+/// | unreachable                            | unreachable | - (logged)       |
+///
+/// A newer peer outranks a rival; among newer peers the highest timeline,
+/// then a primary, then the first in the list is named. Peers that could not
+/// be asked prove nothing, so a lone primary keeps serving.
+enum StalePrimaryGuard {
+    static func standing(of report: PeerReport, local: NodePosition) -> PeerStanding {
+        let peer: NodePosition
+        switch report.outcome {
+        case .failure(let failure): return .unreachable(reason: failure.reason)
+        case .success(let position): peer = position
+        }
+        if peer.isSameServer(as: local) { return .itself }
+        guard peer.systemIdentifier == local.systemIdentifier else { return .otherCluster }
+        if peer.timeline > local.timeline { return .newer }
+        if !peer.inRecovery, peer.timeline == local.timeline { return .rival }
+        return .consistent
+    }
+
+    /// The decision for a local primary at `local` given every peer's report.
+    static func decide(local: NodePosition, peers: [PeerReport]) -> GuardReport {
+        let findings = peers.map { PeerFinding(report: $0, standing: standing(of: $0, local: local)) }
+        let newer = findings.compactMap { finding -> NodePosition? in
+            guard finding.standing == .newer, case .success(let position) = finding.report.outcome else { return nil }
+            return position
+        }
+        if let best = newer.indices.max(by: { rank(newer[$0], at: $0) < rank(newer[$1], at: $1) }) {
+            let name = findings.filter { $0.standing == .newer }[best].report.peer.description
+            let fence = Fence(systemIdentifier: local.systemIdentifier, timeline: local.timeline, newerNode: name,
+                              newerRole: newer[best].role, newerTimeline: newer[best].timeline)
+            return GuardReport(decision: .stale(fence), findings: findings)
+        }
+        if let rival = findings.first(where: { $0.standing == .rival }) {
+            return GuardReport(decision: .rivalPrimary(peer: rival.report.peer.description, timeline: local.timeline), findings: findings)
+        }
+        return GuardReport(decision: .serving, findings: findings)
+    }
+
+    /// Orders newer peers: higher timeline, then primary, then earlier in the list.
+    private static func rank(_ position: NodePosition, at index: Int) -> (Int, Int, Int) {
+        (position.timeline, position.inRecovery ? 0 : 1, -index)
+    }
+}
+
+extension StalePrimaryGuard {
+    /// The guard's part of one check, after the local probe: nil when it is
+    /// off (no peers). On a standby it only removes a fence left from when the
+    /// node was a stale primary (one `unlink`, no statement, no connection).
+    /// On a primary the fence file decides if it applies to this system
+    /// identifier and timeline, and is removed if it is an older one's;
+    /// otherwise the peers are asked (through `ask`, before `peersDeadline`),
+    /// and a stale finding is recorded as the fence.
+    static func review(_ state: NodeState, peers: [PeerAddress], settings: ConnectionSettings, fence: FenceFile,
+                       peersDeadline: Deadline, ask: PeerAsking, report: (String) -> Void) -> GuardReport? {
+        guard !peers.isEmpty else { return nil }
+        if state.inRecovery {
+            do {
+                if try fence.remove() { report("removed the fence file \(fence.path): this node is a standby now") }
+            } catch {
+                report(error.description)
+            }
+            return nil
+        }
+        guard let local = state.position else { return nil }
+        var problem: String?
+        switch fence.read() {
+        case .unreadable(let reason):
+            report(reason + "; treated as fenced (pgsqlchk --clear-fence removes it)")
+            return GuardReport(decision: .fenceUnreadable(reason: reason))
+        case .fence(let recorded) where recorded.applies(to: local):
+            return GuardReport(decision: .fenced(recorded))
+        case .fence(let recorded):
+            do {
+                _ = try fence.remove()
+                report("removed the fence for timeline \(recorded.timeline): this node is primary on timeline \(local.timeline)")
+            } catch {
+                problem = error.description
+                report(error.description)
+            }
+        case .absent:
+            break
+        }
+        var result = decide(local: local, peers: ask(peers, settings, peersDeadline))
+        result.problem = problem
+        switch result.decision {
+        case .stale(let found):
+            report(result.decision.refusal ?? "")
+            if let failure = fence.write(found) {
+                result.problem = "could not record the fence: \(failure)"
+                report(result.problem ?? "")
+            }
+        case .rivalPrimary:
+            report(result.decision.refusal ?? "")
+        case .serving, .fenced, .fenceUnreadable:
+            break
+        }
+        if !result.unreachable.isEmpty {
+            report("stale-primary guard could not ask \(result.unreachable.count) of \(peers.count) peers: "
+                + result.unreachable.joined(separator: ", "))
+        }
+        return result
+    }
+}
