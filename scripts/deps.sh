@@ -17,7 +17,9 @@ packages_for_group() {
     # gcc: the release link finds its static libstdc++.a (Makefile).
     build) echo pkg-config libpq-dev gcc ;;
     # procps: pgrep/pkill for tests; python3: runs scripts/stall-proxy.py.
-    cluster) echo postgresql procps python3 ;;
+    # python3-prometheus-client: the reference parser that /metrics must pass
+    # (run as /usr/bin/python3, Debian's, which has the package).
+    cluster) echo postgresql procps python3 python3-prometheus-client ;;
     # curl: make demo shows each node's raw check answer; systemd brings
     # systemd-socket-activate, which the tests spawn checks with.
     e2e) echo xinetd haproxy curl systemd ;;

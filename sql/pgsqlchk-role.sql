@@ -1,9 +1,9 @@
--- The role pgsqlchk logs in as: it may connect and nothing else.
+-- The role pgsqlchk logs in as: it may connect and read monitoring views.
 -- Run once on the primary as a superuser (roles replicate to the standbys):
 --   psql -d postgres -f sql/pgsqlchk-role.sql
 --
--- The check only calls pg_is_in_recovery(), which PUBLIC may execute, in the
--- database `postgres`, which PUBLIC may connect to: no GRANT is needed.
+-- The classic check only calls pg_is_in_recovery(), which PUBLIC may
+-- execute, in the database `postgres`, which PUBLIC may connect to.
 -- No password either: pg_hba.conf lets it in by peer authentication over the
 -- unix socket, and only from the OS user that pg_ident.conf maps to it.
 --
@@ -14,12 +14,13 @@
 -- promised (sql/app-connection-limit.sql).
 CREATE ROLE pgsqlchk
     LOGIN
-    NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT
+    NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT
     CONNECTION LIMIT 14;
 
 -- Lag behind the primary (`lag=`, the agent's weights) and the WAL
 -- receiver's state come from pg_stat_wal_receiver, whose columns only
 -- pg_read_all_stats may read; pg_monitor holds it, and nothing that writes.
+-- INHERIT, so the grant applies without SET ROLE.
 GRANT pg_monitor TO pgsqlchk;
 
 -- Even a mistaken grant later cannot make this role write or wait long.

@@ -1,3 +1,22 @@
+/// What an HTTP answer's body holds.
+enum BodyFormat: Sendable {
+    /// The verdict's line: the role, or why not.
+    case text
+    /// The JSON status document (``StatusDocument``).
+    case json
+    /// Prometheus's text exposition format (``MetricsDocument``).
+    case prometheus
+
+    /// The format an endpoint answers in unless the request asks otherwise.
+    init(for endpoint: Endpoint) {
+        switch endpoint {
+        case .status: self = .json
+        case .metrics: self = .prometheus
+        default: self = .text
+        }
+    }
+}
+
 /// What a check asks: which question, with which limits, in which form.
 struct CheckRequest: Equatable, Sendable {
     /// The question: which role or condition to answer for.
@@ -6,19 +25,20 @@ struct CheckRequest: Equatable, Sendable {
     var requirements = StandbyRequirements()
     /// HEAD: the same status and headers, no body.
     var omitsBody = false
-    /// The peer asked for JSON (`Accept: application/json`, or `/status`).
-    var wantsJSON = false
+    /// What the body holds: the verdict's line, the JSON status document
+    /// (`Accept: application/json`, or `/status`), or Prometheus metrics.
+    var format = BodyFormat.text
 
     /// Whether answering needs more than the role: a JSON document, or a
     /// standby limit on an endpoint that checks standby limits.
     var depth: ProbeDepth {
         switch endpoint {
-        case .status:
+        case .status, .metrics, .readiness:
             .replication
         case .role, .replica, .readOnly:
-            wantsJSON || requirements != StandbyRequirements() ? .replication : .role
-        case .primary, .health:
-            wantsJSON ? .replication : .role
+            format != .text || requirements != StandbyRequirements() ? .replication : .role
+        case .primary, .health, .liveness:
+            format != .text ? .replication : .role
         }
     }
 }
@@ -49,7 +69,7 @@ extension CheckRequest {
     /// A request for `endpoint` with the limits `query` (`lag=16MB&...`) sets
     /// on top of `defaults`; the agent's `agent-send` line is such a query.
     init(endpoint: Endpoint, query: Substring, defaults: StandbyRequirements) throws(RequestError) {
-        self.init(endpoint: endpoint, requirements: defaults, wantsJSON: endpoint == .status)
+        self.init(endpoint: endpoint, requirements: defaults, format: BodyFormat(for: endpoint))
         var seen: [String] = []
         for pair in query.split(separator: "&") {
             let rawName = pair.prefix { $0 != "=" }

@@ -55,7 +55,7 @@ enum CommandLineOptions {
         case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayBacklog, maximumReplayDelay
         case requireStreaming, agent
-        case peers, stateDirectory, clearFence
+        case peers, stateDirectory, clearFence, probe
     }
 
     struct Option {
@@ -78,6 +78,7 @@ enum CommandLineOptions {
         Option(short: "e", long: "endpoint", setting: .endpoint, variable: nil),
         Option(short: "o", long: "output", setting: .output, variable: nil),
         Option(short: "a", long: "agent", setting: .agent, variable: nil),
+        Option(short: "q", long: "probe", setting: .probe, variable: nil),
         Option(short: "m", long: "maintenance-file", setting: .maintenanceFile, variable: "PGSQLCHK_MAINTENANCE_FILE"),
         Option(short: "l", long: "max-lag", setting: .maximumLag, variable: "PGSQLCHK_MAX_LAG"),
         Option(short: "b", long: "max-replay-backlog", setting: .maximumReplayBacklog, variable: "PGSQLCHK_MAX_REPLAY_BACKLOG"),
@@ -211,7 +212,7 @@ enum CommandLineOptions {
                 endpoint = value
             case .output:
                 guard let format = OutputFormat(rawValue: value) else {
-                    throw .invalidValue(source: source, value: value, accepted: "http, summary or json")
+                    throw .invalidValue(source: source, value: value, accepted: "http, summary, json or none")
                 }
                 configuration.output = format
             case .maintenanceFile:
@@ -227,6 +228,12 @@ enum CommandLineOptions {
                 configuration.requirements.requiresStreaming = value == "1"
             case .agent:
                 configuration.dialect = .agent
+            case .probe:
+                guard value == "liveness" || value == "readiness" else {
+                    throw .invalidValue(source: source, value: value, accepted: "liveness or readiness")
+                }
+                endpoint = "/" + value
+                configuration.output = .none
             case .peers:
                 guard let peers = PeerAddress.list(value) else {
                     throw .invalidValue(source: source, value: value, accepted: PeerAddress.accepted)
@@ -270,8 +277,11 @@ enum CommandLineOptions {
           -t, --timeout=SECS       deadline for the whole check (default: \(Configuration.defaultTimeout))
           -e, --endpoint=PATH      question asked when no HTTP request arrives (default: /):
                                    /, /primary, /replica, /read-only, /health, /status,
+                                   /liveness, /readiness, /metrics,
                                    with ?lag=, ?replay_delay=, ?replication_state=streaming
-          -o, --output=FORMAT      by hand: http, summary or json (default: http)
+          -o, --output=FORMAT      by hand: http, summary, json or none (default: http)
+          -q, --probe=KIND         liveness or readiness, exit status only, for
+                                   Kubernetes exec probes (-e /KIND -o none)
           -a, --agent              answer HAProxy's agent-check protocol instead of HTTP
           -m, --maintenance-file=PATH
                                    drain the node while this file exists

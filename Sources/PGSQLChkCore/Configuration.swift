@@ -65,4 +65,7 @@ enum OutputFormat: String, CaseIterable, Sendable {
     case summary
     /// The JSON status document.
     case json
+    /// Nothing: the exit status is the answer (`--probe`, for Kubernetes
+    /// `exec` probes).
+    case none
 }

@@ -48,7 +48,7 @@ enum Dialect: Sendable {
     /// The bytes that answer `request` with `verdict`.
     func render(_ verdict: Verdict, for request: CheckRequest) -> [UInt8] {
         switch self {
-        case .http: HTTPResponse.render(verdict, json: request.wantsJSON, omitsBody: request.omitsBody)
+        case .http: HTTPResponse.render(verdict, format: request.format, omitsBody: request.omitsBody)
         case .agent: Array(AgentReply.line(for: verdict, requirements: request.requirements).utf8)
         }
     }

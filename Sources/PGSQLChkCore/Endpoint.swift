@@ -14,6 +14,16 @@ enum Endpoint: String, CaseIterable, Sendable {
     case health = "/health"
     /// `/status`: the node's state as JSON, 200 when PostgreSQL answers.
     case status = "/status"
+    /// `/liveness` (Kubernetes): 200 while the server responds at all, even to
+    /// refuse the login (starting up, too many connections), as pg_isready
+    /// counts "rejecting" apart from "no response".
+    case liveness = "/liveness"
+    /// `/readiness` (Kubernetes): 200 when the node can serve its role: the
+    /// primary, or a streaming standby that meets the requirements.
+    case readiness = "/readiness"
+    /// `/metrics`: the node's state in Prometheus's text format, 200 whenever
+    /// the check ran (`pgsqlchk_up` says whether PostgreSQL answered).
+    case metrics = "/metrics"
 
     /// Every path accepted, aliases included.
     static let paths: [(path: String, endpoint: Endpoint)] = [
@@ -23,6 +33,9 @@ enum Endpoint: String, CaseIterable, Sendable {
         ("/read-only", .readOnly),
         ("/health", .health),
         ("/status", .status),
+        ("/liveness", .liveness),
+        ("/readiness", .readiness),
+        ("/metrics", .metrics),
     ]
 
     /// The endpoint a request path names, aliases included; nil for any other path.
@@ -31,13 +44,17 @@ enum Endpoint: String, CaseIterable, Sendable {
         self = match.endpoint
     }
 
-    /// `/, /primary, /replica, /read-only, /health or /status`: the endpoints
+    /// `/, /primary, /replica, ..., /readiness or /metrics`: the endpoints
     /// without their aliases, for a reason line.
     static let choices = Text.alternatives(allCases.map(\.rawValue))
 
     /// Whether the answer routes traffic, so that the drain file and the
-    /// stale-primary guard apply. `/health` and `/status` report; they do not route.
+    /// stale-primary guard apply. `/health`, `/status`, `/liveness` and
+    /// `/metrics` report; they do not route.
     var routes: Bool {
-        self != .health && self != .status
+        switch self {
+        case .role, .primary, .replica, .readOnly, .readiness: true
+        case .health, .status, .liveness, .metrics: false
+        }
     }
 }

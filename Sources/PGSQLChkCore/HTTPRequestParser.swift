@@ -63,8 +63,9 @@ enum HTTPRequestParser {
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, !line[..<colon].contains(" ") else {
                 throw .malformedHeader
             }
-            if line[..<colon].lowercased() == "accept", line[line.index(after: colon)...].lowercased().containsText("application/json") {
-                request.wantsJSON = true
+            if request.format == .text, line[..<colon].lowercased() == "accept",
+               line[line.index(after: colon)...].lowercased().containsText("application/json") {
+                request.format = .json
             }
         }
         return request

@@ -31,14 +31,24 @@ enum HTTPResponse {
     /// The bytes of the response to `verdict`.
     ///
     /// The body is the verdict's line plus a newline (so it reads well on a
-    /// terminal and under curl), or the JSON status document when `json`. With
+    /// terminal and under curl), the JSON status document, or Prometheus's
+    /// text format, as `format` says. With
     /// `omitsBody` (HEAD) the headers still announce the body's length.
     /// `X-PGSQLChk-Role` and `X-PGSQLChk-Timeline` help debugging from
     /// HAProxy's logs or `curl -I`; they never carry error text.
-    static func render(_ verdict: Verdict, json: Bool = false, omitsBody: Bool = false) -> [UInt8] {
-        let body = Array(((json ? StatusDocument.json(of: verdict) : verdict.body) + "\n").utf8)
+    static func render(_ verdict: Verdict, format: BodyFormat = .text, omitsBody: Bool = false) -> [UInt8] {
+        let body: [UInt8]
+        let contentType: String
+        switch format {
+        case .text:
+            (body, contentType) = (Array((verdict.body + "\n").utf8), "text/plain; charset=utf-8")
+        case .json:
+            (body, contentType) = (Array((StatusDocument.json(of: verdict) + "\n").utf8), "application/json")
+        case .prometheus:
+            (body, contentType) = (Array(MetricsDocument.text(of: verdict).utf8), MetricsDocument.contentType)
+        }
         var head = "HTTP/1.1 \(verdict.status.rawValue) \(verdict.status.reasonPhrase)\r\n"
-            + "Content-Type: \(json ? "application/json" : "text/plain; charset=utf-8")\r\n"
+            + "Content-Type: \(contentType)\r\n"
             + "Content-Length: \(body.count)\r\n"
         if verdict.status == .methodNotAllowed {
             head += "Allow: GET, HEAD, OPTIONS\r\n"

@@ -70,6 +70,7 @@ struct HealthCheck {
             }
         }
         let guarded = !configuration.peers.isEmpty
+        let probeStart = Deadline.now()
         let outcome = RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
                                     before: probeDeadline) { phase in
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
@@ -86,7 +87,8 @@ struct HealthCheck {
         case .success:
             break
         }
-        let verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport)
+        var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport)
+        verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
         // A standby that misses its limits is news; a role that simply does
         // not match the endpoint (/primary on a standby) is every check's answer.
         if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
@@ -101,7 +103,7 @@ struct HealthCheck {
     private func depth(for request: CheckRequest) -> ProbeDepth {
         switch mode {
         case .byHand(.summary), .byHand(.json): .replication
-        case .checkConnection, .byHand(.http): request.depth
+        case .checkConnection, .byHand(.http), .byHand(.none): request.depth
         }
     }
 
@@ -118,6 +120,7 @@ struct HealthCheck {
         case .checkConnection, .byHand(.http): configuration.dialect.render(verdict, for: request)
         case .byHand(.summary): Array((StatusDocument.summary(of: verdict) + "\n").utf8)
         case .byHand(.json): Array((StatusDocument.json(of: verdict) + "\n").utf8)
+        case .byHand(.none): []
         }
     }
 

@@ -36,6 +36,20 @@ enum ProbeFailure: Error, Equatable, Sendable {
         case handshake = "SSL handshake failed"
     }
 
+    /// Whether the server answered at all, if only to refuse: what
+    /// pg_isready calls "rejecting" rather than "no response". A server that
+    /// is starting up, full or refusing our login is alive; restarting it
+    /// (a Kubernetes liveness probe's remedy) would only make things worse.
+    var provesServerResponds: Bool {
+        switch self {
+        case .authenticationFailed, .authorizationFailed, .tooManyConnections, .notAcceptingConnections, .connectionRejected,
+             .queryFailed, .tlsFailed(.serverWithoutTLS, _):
+            true
+        case .noResponse, .tlsFailed, .misconfigured, .timedOut:
+            false
+        }
+    }
+
     /// The short reason written in the 503 body.
     var reason: String {
         switch self {

@@ -13,6 +13,9 @@
 /// | `/read-only`              | 200            | 200            | 503 why      | 503         |
 /// | `/health`                 | 200            | 200            | 200          | 503         |
 /// | `/status` (JSON)          | 200            | 200            | 200          | 503         |
+/// | `/readiness`              | 200            | 200 if streaming | 503 why    | 503         |
+/// | `/liveness`               | 200            | 200            | 200          | 200 if the server refused the login, else 503 |
+/// | `/metrics` (Prometheus)   | 200            | 200            | 200          | 200, `pgsqlchk_up 0` |
 ///
 /// The stale-primary guard (``StalePrimaryGuard``, `--peers`) turns a
 /// primary's routing answers (the first four rows) into 503 with its reason
@@ -37,6 +40,8 @@ struct Verdict: Equatable, Sendable {
     /// What the stale-primary guard saw and decided; nil when it is off or
     /// the node is a standby.
     var guardReport: GuardReport?
+    /// How long the probe took, connect to last row.
+    var probeDuration: Milliseconds?
 
     /// Whether the drain file was present.
     var maintenance: Bool { drain == .present }
@@ -45,10 +50,14 @@ struct Verdict: Equatable, Sendable {
 extension Verdict {
     /// The answer to `request` given what the probe found.
     init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, drain: DrainState, guardReport: GuardReport? = nil) {
-        switch outcome {
-        case .failure(let failure):
+        switch (outcome, request.endpoint) {
+        case (.failure(let failure), .metrics):
+            self.init(status: .ok, body: failure.reason, exitStatus: .success)
+        case (.failure(let failure), .liveness) where failure.provesServerResponds:
+            self.init(status: .ok, body: "responding, but \(failure.reason)", exitStatus: .success)
+        case (.failure(let failure), _):
             self.init(unavailable: failure.reason)
-        case .success(let state):
+        case (.success(let state), _):
             self.init(for: request, state: state)
         }
         self.drain = drain
@@ -66,8 +75,16 @@ extension Verdict {
     private init(for request: CheckRequest, state: NodeState) {
         let unmet = state.inRecovery ? request.requirements.unmet(by: state) : nil
         switch (request.endpoint, state.inRecovery) {
-        case (.role, false), (.readOnly, false), (.primary, false):
+        case (.role, false), (.readOnly, false), (.primary, false), (.readiness, false):
             self.init(status: .ok, body: "primary", exitStatus: .success)
+        case (.readiness, true):
+            var ready = request.requirements
+            ready.requiresStreaming = true
+            if let unready = ready.unmet(by: state) {
+                self.init(unavailable: unready)
+            } else {
+                self.init(status: .ok, body: "standby", exitStatus: .success)
+            }
         case (.role, true) where unmet == nil:
             self.init(status: .partialContent, body: "standby", exitStatus: .standby)
         case (.replica, true) where unmet == nil, (.readOnly, true) where unmet == nil:
@@ -78,7 +95,7 @@ extension Verdict {
             self.init(unavailable: "not the primary: standby")
         case (.replica, false):
             self.init(unavailable: "not a standby: primary")
-        case (.health, _), (.status, _):
+        case (.health, _), (.status, _), (.liveness, _), (.metrics, _):
             self.init(status: .ok, body: state.role, exitStatus: .success)
         }
         self.state = state

@@ -117,7 +117,7 @@ struct CommandLineOptionsTests {
     func endpoint(arguments: [String], endpoint: Endpoint, json: Bool) throws {
         let request = try check(arguments).question
         #expect(request.endpoint == endpoint)
-        #expect(request.wantsJSON == json)
+        #expect(request.format == (json ? .json : .text))
     }
 
     @Test("standby limits come from flags, else the environment, and the endpoint's own parameters win")
@@ -145,6 +145,18 @@ struct CommandLineOptionsTests {
     @Test("without --endpoint the question is / with the default limits")
     func defaultQuestion() throws {
         #expect(try check(["-l", "1MB"]).question == CheckRequest(endpoint: .role, requirements: StandbyRequirements(maximumLagBytes: 1 << 20)))
+    }
+
+    @Test("--probe asks the Kubernetes question and answers with the exit status alone", arguments: [
+        ("liveness", Endpoint.liveness), ("readiness", .readiness),
+    ])
+    func probe(kind: String, endpoint: Endpoint) throws {
+        let configuration = try check(["--probe", kind])
+        #expect(configuration.question.endpoint == endpoint)
+        #expect(configuration.output == OutputFormat.none)
+        #expect(throws: UsageError.invalidValue(source: "--probe", value: "startup", accepted: "liveness or readiness")) {
+            try parse(["--probe=startup"])
+        }
     }
 
     @Test("every option fits the parser's one-bit-per-option record of what argv gave")
@@ -177,7 +189,7 @@ struct CommandLineOptionsTests {
         ([], ["PGSQLCHK_REQUIRE_STREAMING": "yes"], "PGSQLCHK_REQUIRE_STREAMING must be 1 or 0, not \"yes\""),
         (["-e", "/replica?lag=x"], [:], "--endpoint: invalid lag \"x\": expected bytes such as 1048576, 16MB or 1GB"),
         (["-e", "/slave"], [:], "--endpoint: unknown endpoint \"/slave\"; try \(Endpoint.choices)"),
-        (["-o", "yaml"], [:], "--output must be http, summary or json, not \"yaml\""),
+        (["-o", "yaml"], [:], "--output must be http, summary, json or none, not \"yaml\""),
         (["--agent=1"], [:], "option --agent takes no value"),
         (["-m", ""], [:], "--maintenance-file needs a non-empty value"),
     ] as [([String], [String: String], String)])

@@ -26,7 +26,7 @@ struct HTTPResponseTests {
 
     @Test("JSON answers say so, and 405 lists the allowed methods")
     func contentTypes() {
-        let json = String(decoding: HTTPResponse.render(Verdict(unavailable: "x"), json: true), as: UTF8.self)
+        let json = String(decoding: HTTPResponse.render(Verdict(unavailable: "x"), format: .json), as: UTF8.self)
         #expect(json.contains("Content-Type: application/json\r\n"))
         #expect(json.contains("\r\n\r\n{\"status\": 503, \"role\": \"unknown\","))
         #expect(json.hasSuffix("\"reason\": \"x\"}\n"))

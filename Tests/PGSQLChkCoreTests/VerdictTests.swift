@@ -35,7 +35,7 @@ struct VerdictTests {
         #expect(verdict == Verdict(status: status, body: body, exitStatus: exitStatus, state: state))
     }
 
-    @Test("a probe failure is a 503 with its reason on every endpoint", arguments: Endpoint.allCases)
+    @Test("a probe failure is a 503 with its reason on every endpoint but /metrics", arguments: Endpoint.allCases.filter { $0 != .metrics })
     func failureEverywhere(endpoint: Endpoint) {
         let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .failure(Self.down), drain: .absent)
         #expect(verdict == Verdict(status: .serviceUnavailable, body: "no response from server", exitStatus: .unavailable))
@@ -100,5 +100,59 @@ struct VerdictTests {
     func refusal() {
         let refusal = RequestError.methodNotAllowed(method: "PUT")
         #expect(Verdict(refusing: refusal) == Verdict(status: .methodNotAllowed, body: refusal.reason, exitStatus: .refused))
+    }
+}
+
+@Suite("Kubernetes probes and metrics: node state to answer")
+struct ProbeEndpointVerdictTests {
+    static let primary = NodeState(inRecovery: false, timeline: 2)
+    static let streaming = NodeState.standby(lag: 0)
+    static let stopped = NodeState(inRecovery: true, behindPrimaryBytes: 0, receiver: .stopped)
+    static let hidden = NodeState(inRecovery: true, receiver: .notVisible)
+
+    @Test("liveness: 200 while the server responds at all, even to refuse the login; 503 only when nothing answers", arguments: [
+        (Result<NodeState, ProbeFailure>.success(primary), HTTPStatus.ok, "primary"),
+        (.success(stopped), .ok, "standby"),
+        (.failure(.tooManyConnections(detail: "53300")), .ok, "responding, but too many connections"),
+        (.failure(.notAcceptingConnections(detail: "57P03")), .ok,
+         "responding, but server is not accepting connections (starting up or shutting down)"),
+        (.failure(.authenticationFailed(detail: "28P01")), .ok, "responding, but authentication failed (check pgsqlchk's role and pg_hba.conf)"),
+        (.failure(.noResponse(detail: "refused")), .serviceUnavailable, "no response from server"),
+        (.failure(.timedOut(phase: .loggingIn)), .serviceUnavailable, "timeout while logging in"),
+        (.failure(.misconfigured(detail: "x")), .serviceUnavailable, "invalid connection settings"),
+    ])
+    func liveness(outcome: Result<NodeState, ProbeFailure>, status: HTTPStatus, body: String) {
+        let verdict = Verdict(for: CheckRequest(endpoint: .liveness), outcome: outcome, drain: .present)
+        #expect(verdict.status == status)
+        #expect(verdict.body == body)
+    }
+
+    @Test("readiness: the primary, or a standby that streams and meets its limits", arguments: [
+        (Result<NodeState, ProbeFailure>.success(primary), StandbyRequirements(), HTTPStatus.ok, "primary"),
+        (.success(streaming), StandbyRequirements(), .ok, "standby"),
+        (.success(stopped), StandbyRequirements(), .serviceUnavailable, "WAL receiver not running"),
+        (.success(hidden), StandbyRequirements(), .serviceUnavailable, "replication state not visible to the monitoring role (grant pg_monitor)"),
+        (.success(NodeState.standby(lag: 2048)), StandbyRequirements(maximumLagBytes: 1024), .serviceUnavailable,
+         "replication lag 2 kB exceeds maximum 1 kB"),
+        (.failure(.noResponse(detail: "x")), StandbyRequirements(), .serviceUnavailable, "no response from server"),
+    ])
+    func readiness(outcome: Result<NodeState, ProbeFailure>, requirements: StandbyRequirements, status: HTTPStatus, body: String) {
+        let verdict = Verdict(for: CheckRequest(endpoint: .readiness, requirements: requirements), outcome: outcome, drain: .absent)
+        #expect(verdict.status == status)
+        #expect(verdict.body == body)
+    }
+
+    @Test("readiness routes, so the drain file makes it 404; liveness and metrics report through it")
+    func drain() {
+        #expect(Verdict(for: CheckRequest(endpoint: .readiness), outcome: .success(Self.primary), drain: .present).status == .notFound)
+        #expect(Verdict(for: CheckRequest(endpoint: .liveness), outcome: .success(Self.primary), drain: .present).status == .ok)
+        #expect(Verdict(for: CheckRequest(endpoint: .metrics), outcome: .success(Self.primary), drain: .present).status == .ok)
+    }
+
+    @Test("a scrape succeeds whether or not PostgreSQL answered: the metrics say which")
+    func metricsOnFailure() {
+        let verdict = Verdict(for: CheckRequest(endpoint: .metrics), outcome: .failure(.noResponse(detail: "x")), drain: .absent)
+        #expect(verdict.status == .ok)
+        #expect(verdict.exitStatus == .success)
     }
 }
