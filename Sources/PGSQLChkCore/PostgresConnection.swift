@@ -1,4 +1,5 @@
 import CLibPQ
+import CLibPQTable
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,15 +11,20 @@ import Glibc
 /// counts whole seconds, restarts per host and address, and does not cover
 /// queries at all: a server that accepts the login and never answers would
 /// hang a checker that relied on it.
+///
+/// Every libpq call goes through ``LibPQ``, the table loaded on the first
+/// connection, so that only a check that probes loads libpq.
 struct PostgresConnection: ~Copyable {
     private let connection: OpaquePointer
+    private let pq: UnsafePointer<LibPQ>
 
-    private init(owning connection: OpaquePointer) {
+    private init(owning connection: OpaquePointer, pq: UnsafePointer<LibPQ>) {
         self.connection = connection
+        self.pq = pq
     }
 
     deinit {
-        PQfinish(connection)
+        pq.pointee.PQfinish(connection)
     }
 
     /// Opens a connection with `settings`, logging in before `deadline`;
@@ -28,24 +34,25 @@ struct PostgresConnection: ~Copyable {
     static func connect(_ settings: ConnectionSettings, before deadline: Deadline,
                         entering: (CheckPhase) -> Void) throws(ProbeFailure) -> PostgresConnection {
         entering(.resolving)
-        guard let raw = settings.withLibpqParameters({ PQconnectStartParams($0, $1, 1) }) else {
+        let pq = try LibPQ.load()
+        guard let raw = settings.withLibpqParameters({ pq.pointee.PQconnectStartParams($0, $1, 1) }) else {
             throw .misconfigured(detail: "libpq could not allocate a connection")
         }
-        let connection = PostgresConnection(owning: raw)
+        let connection = PostgresConnection(owning: raw, pq: pq)
         try connection.finishConnecting(before: deadline, entering: entering)
         return connection
     }
 
     private func finishConnecting(before deadline: Deadline, entering: (CheckPhase) -> Void) throws(ProbeFailure) {
         // Verbose errors carry the server's SQLSTATE, which classification needs.
-        PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
+        _ = pq.pointee.PQsetErrorVerbosity(connection, PQERRORS_VERBOSE)
         // libpq prints server notices (a collation version mismatch at login,
         // say) on stderr, which may be the check's socket: report them instead.
-        PQsetNoticeProcessor(connection, { _, message in
+        _ = pq.pointee.PQsetNoticeProcessor(connection, { _, message in
             guard let message else { return }
             Diagnostics.forThisProcess().report("server notice: " + Text.oneLine(String(cString: message)))
         }, nil)
-        guard PQstatus(connection) != CONNECTION_BAD else { throw connectionFailure() }
+        guard pq.pointee.PQstatus(connection) != CONNECTION_BAD else { throw connectionFailure() }
         var state = PGRES_POLLING_WRITING
         var phase: CheckPhase?
         while true {
@@ -56,7 +63,7 @@ struct PostgresConnection: ~Copyable {
             }
             switch state {
             case PGRES_POLLING_OK:
-                guard PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
+                guard pq.pointee.PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
                 return
             case PGRES_POLLING_FAILED:
                 throw connectionFailure()
@@ -65,7 +72,7 @@ struct PostgresConnection: ~Copyable {
             default:
                 try waitForSocket(Int16(POLLOUT), before: deadline, while: current)
             }
-            state = PQconnectPoll(connection)
+            state = pq.pointee.PQconnectPoll(connection)
         }
     }
 
@@ -74,34 +81,34 @@ struct PostgresConnection: ~Copyable {
     /// (libpq: `PQsendQuery`, `PQflush`, `PQconsumeInput`, `PQgetResult`.)
     func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
         let phase = CheckPhase.querying
-        guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
+        guard pq.pointee.PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
         // libpq's contract for a non-blocking send: wait for either direction,
         // and take in what the server sends while we still have bytes to flush.
         while true {
-            let flushed = PQflush(connection)
+            let flushed = pq.pointee.PQflush(connection)
             if flushed == 0 { break }
             guard flushed > 0 else { throw .queryFailed(detail: errorMessage) }
             let ready = try waitForSocket(Int16(POLLIN | POLLOUT), before: deadline, while: phase)
-            if ready & Int16(POLLIN) != 0, PQconsumeInput(connection) != 1 {
+            if ready & Int16(POLLIN) != 0, pq.pointee.PQconsumeInput(connection) != 1 {
                 throw .queryFailed(detail: errorMessage)
             }
         }
         var row: QueryRow?
         var failure: ProbeFailure?
         while true {
-            while PQisBusy(connection) != 0 {
+            while pq.pointee.PQisBusy(connection) != 0 {
                 try waitForSocket(Int16(POLLIN), before: deadline, while: phase)
-                guard PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
+                guard pq.pointee.PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
             }
-            guard let result = PQgetResult(connection) else { break }
-            defer { PQclear(result) }
-            if PQresultStatus(result) != PGRES_TUPLES_OK {
-                failure = failure ?? .queryFailed(detail: Text.oneLine(String(cString: PQresultErrorMessage(result))))
-            } else if row == nil, PQntuples(result) > 0 {
-                let columns = 0..<PQnfields(result)
+            guard let result = pq.pointee.PQgetResult(connection) else { break }
+            defer { pq.pointee.PQclear(result) }
+            if pq.pointee.PQresultStatus(result) != PGRES_TUPLES_OK {
+                failure = failure ?? .queryFailed(detail: Text.oneLine(Self.text(pq.pointee.PQresultErrorMessage(result))))
+            } else if row == nil, pq.pointee.PQntuples(result) > 0 {
+                let columns = 0..<pq.pointee.PQnfields(result)
                 row = QueryRow(
-                    columns: columns.map { String(cString: PQfname(result, $0)) },
-                    values: columns.map { PQgetisnull(result, 0, $0) != 0 ? nil : String(cString: PQgetvalue(result, 0, $0)) }
+                    columns: columns.map { Self.text(pq.pointee.PQfname(result, $0)) },
+                    values: columns.map { pq.pointee.PQgetisnull(result, 0, $0) != 0 ? nil : Self.text(pq.pointee.PQgetvalue(result, 0, $0)) }
                 )
             }
         }
@@ -113,29 +120,35 @@ struct PostgresConnection: ~Copyable {
     /// The server's version as it announced it at login, without the
     /// packager's suffix: `15.18` (libpq: `PQparameterStatus`).
     var serverVersion: String {
-        guard let announced = PQparameterStatus(connection, "server_version") else { return "" }
+        guard let announced = pq.pointee.PQparameterStatus(connection, "server_version") else { return "" }
         return String(String(cString: announced).prefix { $0 != " " })
     }
 
+    /// A string libpq returned; libpq documents these as never NULL, but the
+    /// table's function types cannot say so.
+    private static func text(_ pointer: UnsafePointer<CChar>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
+    }
+
     private var errorMessage: String {
-        Text.oneLine(String(cString: PQerrorMessage(connection)))
+        Text.oneLine(Self.text(pq.pointee.PQerrorMessage(connection)))
     }
 
     private func connectionFailure() -> ProbeFailure {
         ConnectionFailureClassifier.classify(
-            message: String(cString: PQerrorMessage(connection)),
-            needsPassword: PQconnectionNeedsPassword(connection) != 0
+            message: Self.text(pq.pointee.PQerrorMessage(connection)),
+            needsPassword: pq.pointee.PQconnectionNeedsPassword(connection) != 0
         )
     }
 
     private var loginPhase: CheckPhase {
-        PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
+        pq.pointee.PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
     }
 
     /// Waits until libpq's socket is ready for `events`; returns `revents`.
     @discardableResult
     private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: CheckPhase) throws(ProbeFailure) -> Int16 {
-        let socket = PQsocket(connection)
+        let socket = pq.pointee.PQsocket(connection)
         guard socket >= 0 else { throw .noResponse(detail: "libpq has no socket: \(errorMessage)") }
         switch deadline.wait(for: events, on: socket) {
         case .ready(let revents):
