@@ -53,6 +53,7 @@ enum CommandLineOptions {
         case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayDelay
         case requireStreaming, agent
+        case cacheTTL, cacheDirectory
     }
 
     struct Option {
@@ -79,6 +80,8 @@ enum CommandLineOptions {
         Option(short: "l", long: "max-lag", setting: .maximumLag, variable: "PGSQLCHK_MAX_LAG"),
         Option(short: "r", long: "max-replay-delay", setting: .maximumReplayDelay, variable: "PGSQLCHK_MAX_REPLAY_DELAY"),
         Option(short: "s", long: "require-streaming", setting: .requireStreaming, variable: "PGSQLCHK_REQUIRE_STREAMING"),
+        Option(short: "c", long: "cache-ttl", setting: .cacheTTL, variable: "PGSQLCHK_CACHE_TTL"),
+        Option(short: "C", long: "cache-dir", setting: .cacheDirectory, variable: "PGSQLCHK_CACHE_DIR"),
     ]
 
     /// Parses `arguments` (without the program name).
@@ -215,6 +218,18 @@ enum CommandLineOptions {
                 configuration.requirements.requiresStreaming = value == "1"
             case .agent:
                 configuration.dialect = .agent
+            case .cacheTTL:
+                guard let ttl = Milliseconds(duration: value), ttl <= CacheSettings.maximumTTL else {
+                    throw .invalidValue(source: source, value: value, accepted: "a duration from 0 (off) to \(CacheSettings.maximumTTL)s")
+                }
+                configuration.cache.ttl = ttl
+                configuration.cache.ttlOnCommandLine = source.hasPrefix("--")
+            case .cacheDirectory:
+                let directory = try nonEmpty(value, source: source)
+                guard directory.hasPrefix("/") else {
+                    throw .invalidValue(source: source, value: value, accepted: "an absolute path")
+                }
+                configuration.cache.directory = directory
             }
         }
 
@@ -254,6 +269,11 @@ enum CommandLineOptions {
           -m, --maintenance-file=PATH
                                    drain the node while this file exists
                                    (default: \(Configuration.defaultMaintenanceFile))
+          -c, --cache-ttl=DURATION share each probe's outcome with the checks of the next
+                                   DURATION (e.g. 1s, 500ms; default: \(CacheSettings.defaultTTL.value)ms, off);
+                                   by hand, only when given here
+          -C, --cache-dir=DIR      the cache's directory, mode 0700, owned by the check's
+                                   user (default: \(CacheSettings.defaultDirectory))
           -V, --version            output version information, then exit
           -?, --help               show this help, then exit
 
@@ -272,8 +292,8 @@ enum CommandLineOptions {
         Connection options left out fall back to libpq: PGHOST, PGPORT, PGUSER,
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
         Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
-        PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1 stand in for their options;
-        an empty one counts as unset.
+        PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1, PGSQLCHK_CACHE_TTL,
+        PGSQLCHK_CACHE_DIR stand in for their options; an empty one counts as unset.
 
         Answers:
           HTTP 200         exit 0   primary (/), or the endpoint's condition holds

@@ -40,6 +40,9 @@ struct Configuration: Equatable, Sendable {
 
     /// HTTP, or HAProxy's agent-check protocol.
     var dialect = Dialect.http
+
+    /// The result cache's TTL and directory.
+    var cache = CacheSettings()
 }
 
 /// How a hand run prints its answer.

@@ -59,13 +59,18 @@ struct HealthCheck {
                 return ExitCode.refused.rawValue
             }
         }
-        let outcome = RoleProbe.run(configuration.connection, depth: depth(for: request), before: probeDeadline) { phase in
-            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
-        }
+        let probed = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
+            .outcome(depth: depth(for: request), before: probeDeadline) {
+                RoleProbe.run(configuration.connection, depth: depth(for: request), before: probeDeadline) { phase in
+                    Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
+                }
+            }
+        let outcome = probed.outcome
         if case .failure(let failure) = outcome {
             diagnostics.report("\(failure.reason): \(failure.detail)")
         }
-        let verdict = Verdict(for: request, outcome: outcome, drain: drain)
+        var verdict = Verdict(for: request, outcome: outcome, drain: drain)
+        verdict.age = probed.age
         // A standby that misses its limits is news; a role that simply does
         // not match the endpoint (/primary on a standby) is every check's answer.
         if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {

@@ -45,6 +45,7 @@ enum StatusDocument {
             ("receiver_silence_seconds", literal(silence)),
             ("maintenance", verdict.drain.isKnown ? literal(verdict.maintenance) : "null"),
             ("maintenance_problem", quoted(verdict.drain.problem)),
+            ("age", literal(verdict.age?.value)),
             ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : quoted(verdict.body)),
         ]
         return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"

@@ -28,6 +28,9 @@ struct Verdict: Equatable, Sendable {
     var state: NodeState?
     /// What the drain file said.
     var drain = DrainState.absent
+    /// How old the probe's outcome is, when the result cache is on (zero:
+    /// probed for this check).
+    var age: Milliseconds?
 
     /// Whether the drain file was present.
     var maintenance: Bool { drain == .present }
