@@ -30,7 +30,7 @@ struct StatusDocumentTests {
             {"status": 206, "role": "standby", "in_recovery": true, "timeline": 3, "server_version": "15.18", \
             "wal_position": null, "received_position": "0/3000148", "replayed_position": "0/3000060", "lag_bytes": 232, \
             "replay_delay_seconds": 1.5, "replay_paused": true, "receiver_state": "streaming", "receiver_silence_seconds": 0.25, \
-            "maintenance": false, "maintenance_problem": null, "reason": null}
+            "maintenance": false, "maintenance_problem": null, "age": null, "reason": null}
             """)
     }
 
@@ -38,7 +38,7 @@ struct StatusDocumentTests {
     func failureJSON() {
         let json = StatusDocument.json(of: Verdict(unavailable: "odd \"quote\"\n"))
         #expect(json.hasPrefix("{\"status\": 503, \"role\": \"unknown\", \"in_recovery\": null,"))
-        #expect(json.hasSuffix("\"maintenance\": false, \"maintenance_problem\": null, \"reason\": \"odd \\\"quote\\\"\\n\"}"))
+        #expect(json.hasSuffix("\"maintenance\": false, \"maintenance_problem\": null, \"age\": null, \"reason\": \"odd \\\"quote\\\"\\n\"}"))
     }
 
     @Test("an unreadable drain file is unknown maintenance, with the problem named")
@@ -46,6 +46,6 @@ struct StatusDocumentTests {
         let verdict = Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
                               drain: .unreadable(reason: "drain file /x cannot be checked: Permission denied"))
         #expect(StatusDocument.json(of: verdict).hasSuffix(
-            "\"maintenance\": null, \"maintenance_problem\": \"drain file /x cannot be checked: Permission denied\", \"reason\": null}"))
+            "\"maintenance\": null, \"maintenance_problem\": \"drain file /x cannot be checked: Permission denied\", \"age\": null, \"reason\": null}"))
     }
 }
