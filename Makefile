@@ -27,7 +27,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath \
 	-Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
 	-Xswiftc -Xclang-linker -Xswiftc -no-pie
 
-.PHONY: build test unit-test bench demo clean version
+.PHONY: build test unit-test bench bench-load demo clean version
 
 # --product: what ships, not the tests' response-check (Package.swift).
 build: $(LINK_FILES)
@@ -55,6 +55,11 @@ demo:
 
 bench: build
 	bash scripts/bench.sh $(BINARY)
+
+# Checks a second through the real xinetd and systemd-socket-activate, with
+# and without the result cache, against the C floor (scripts/bench-load.sh).
+bench-load: build
+	bash scripts/bench-load.sh $(BINARY)
 
 version:
 	@echo $(VERSION)
