@@ -14,19 +14,20 @@ VERSION      := $(shell sed -n 's/^public let pgsqlchkVersion = "\(.*\)"/\1/p' S
 # - LINK_DIR/libm.so: a linker script that links libm only AS_NEEDED, and the
 #   LazyLibm target defines every libm function the runtime references, so
 #   libm.so.6 is dropped (it cost 600,000 instructions of symbol lookups);
-# - LINK_DIR/pkgconfig/libpq.pc: libpq's flags without the system -L that
-#   SwiftPM would otherwise put ahead of LINK_DIR;
+# - libpq is not linked at all: PostgresConnection loads it with dlopen on
+#   the first probe (Sources/CLibPQTable), so a cached answer never maps it
+#   or its 23 libraries; Package.swift reads its headers without pkg-config;
 # - --disable-local-rpath: no RUNPATH $ORIGIN, which made the loader look for
 #   each of libpq's 24 libraries in the binary's directory first (31 failed
 #   lookups a check instead of 11).
 LINK_DIR      := $(CURDIR)/.build-link
-LINK_FILES    := $(LINK_DIR)/libstdc++.a $(LINK_DIR)/libm.so $(LINK_DIR)/pkgconfig/libpq.pc
-RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath --pkg-config-path $(LINK_DIR)/pkgconfig \
+LINK_FILES    := $(LINK_DIR)/libstdc++.a $(LINK_DIR)/libm.so
+RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath \
 	-Xswiftc -L$(LINK_DIR) \
 	-Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
 	-Xswiftc -Xclang-linker -Xswiftc -no-pie
 
-.PHONY: build test unit-test bench demo clean version
+.PHONY: build test unit-test bench bench-load demo clean version
 
 # --product: what ships, not the tests' response-check (Package.swift).
 build: $(LINK_FILES)
@@ -49,17 +50,16 @@ $(LINK_DIR)/libm.so:
 	mkdir -p $(LINK_DIR)
 	echo "INPUT ( AS_NEEDED ( $$(gcc -print-file-name=libm.so.6) ) )" >$@
 
-$(LINK_DIR)/pkgconfig/libpq.pc:
-	bash scripts/deps.sh build
-	mkdir -p $(LINK_DIR)/pkgconfig
-	printf 'Name: libpq\nDescription: libpq, without system library paths\nVersion: %s\nCflags: %s\nLibs: %s\n' \
-		"$$(pkg-config --modversion libpq)" "$$(pkg-config --cflags libpq)" "$$(pkg-config --libs libpq)" >$@
-
 demo:
 	bash scripts/demo.sh
 
 bench: build
 	bash scripts/bench.sh $(BINARY)
+
+# Checks a second through the real xinetd and systemd-socket-activate, with
+# and without the result cache, against the C floor (scripts/bench-load.sh).
+bench-load: build
+	bash scripts/bench-load.sh $(BINARY)
 
 version:
 	@echo $(VERSION)

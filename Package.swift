@@ -7,15 +7,17 @@ let package = Package(
         .executable(name: "pgsqlchk", targets: ["pgsqlchk"]),
     ],
     targets: [
-        .systemLibrary(
-            name: "CLibPQ",
-            pkgConfig: "libpq",
-            providers: [.apt(["libpq-dev"])]
-        ),
+        // libpq's headers (libpq-dev), and no link: the check loads libpq
+        // with dlopen when it probes (CLibPQTable), so that an answer from
+        // the result cache never maps it. No pkgConfig either, whose Libs
+        // would link it.
+        .systemLibrary(name: "CLibPQ"),
         .target(name: "CBackstop"),
+        // libpq's function table, filled by dlopen on the first probe.
+        .target(name: "CLibPQTable", dependencies: ["CLibPQ"]),
         .target(
             name: "PGSQLChkCore",
-            dependencies: ["CLibPQ", "CBackstop"]
+            dependencies: ["CLibPQ", "CLibPQTable", "CBackstop"]
         ),
         .target(name: "ArgvCapture"),
         .target(
@@ -33,7 +35,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PGSQLChkIntegrationTests",
-            dependencies: ["CLibPQ", "ParsedResponse"]
+            dependencies: ["CLibPQ", "ParsedResponse"],
+            // CLibPQ is headers only; the tests call libpq directly.
+            linkerSettings: [.linkedLibrary("pq")]
         ),
         // The tests' one HTTP response validator, and the command that lends
         // it to the shell suites in Tests/system.

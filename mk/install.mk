@@ -82,7 +82,9 @@ uninstall:
 # /lib/systemd/system (Debian 12 is not yet merged-/usr for units), then adds
 # the control files: its Version is $(VERSION) and its Depends come from the
 # binary's own libraries (dpkg-shlibdeps), so a libstdc++ or libswift that
-# creeps into the link shows up there.
+# creeps into the link shows up there. libpq5 is named in debian/control.in
+# itself: the binary loads libpq.so.5 with dlopen (Sources/CLibPQTable), which
+# dpkg-shlibdeps cannot see.
 deb: override PREFIX := /usr
 deb: override UNITDIR := /lib/systemd/system
 deb: override DESTDIR := $(DEB_ROOT)

@@ -29,7 +29,8 @@ packages_for_group() {
     # Tests/system/package-test.sh: dpkg-shlibdeps (dpkg-dev), strip (binutils),
     # man (man-db), lintian.
     package) echo dpkg-dev binutils man-db lintian ;;
-    bench) echo hyperfine gcc ;;
+    # bench-load: python3 runs bench/load.py; xinetd and systemd serve it.
+    bench) echo hyperfine gcc python3 xinetd systemd ;;
     tools) echo strace tcpdump ;;
     # scripts/pair.sh: namespaces (iproute2), VRRP, HAProxy's runtime API.
     pair) echo iproute2 keepalived socat ;;

@@ -56,6 +56,7 @@ enum CommandLineOptions {
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayBacklog, maximumReplayDelay
         case requireStreaming, agent
         case peers, stateDirectory, clearFence, probe
+        case cacheTTL, cacheDirectory
     }
 
     struct Option {
@@ -87,6 +88,8 @@ enum CommandLineOptions {
         Option(short: "P", long: "peers", setting: .peers, variable: "PGSQLCHK_PEERS"),
         Option(short: "S", long: "state-dir", setting: .stateDirectory, variable: "PGSQLCHK_STATE_DIR"),
         Option(short: "F", long: "clear-fence", setting: .clearFence, variable: nil),
+        Option(short: "c", long: "cache-ttl", setting: .cacheTTL, variable: "PGSQLCHK_CACHE_TTL"),
+        Option(short: "C", long: "cache-dir", setting: .cacheDirectory, variable: "PGSQLCHK_CACHE_DIR"),
     ]
 
     /// Parses `arguments` (without the program name).
@@ -244,6 +247,18 @@ enum CommandLineOptions {
                 configuration.stateDirectory = value
             case .clearFence:
                 clearsFence = true
+            case .cacheTTL:
+                guard let ttl = Milliseconds(duration: value), ttl <= CacheSettings.maximumTTL else {
+                    throw .invalidValue(source: source, value: value, accepted: "a duration from 0 (off) to \(CacheSettings.maximumTTL)s")
+                }
+                configuration.cache.ttl = ttl
+                configuration.cache.ttlOnCommandLine = source.hasPrefix("--")
+            case .cacheDirectory:
+                let directory = try nonEmpty(value, source: source)
+                guard directory.hasPrefix("/") else {
+                    throw .invalidValue(source: source, value: value, accepted: "an absolute path")
+                }
+                configuration.cache.directory = directory
             }
         }
 
@@ -286,6 +301,11 @@ enum CommandLineOptions {
           -m, --maintenance-file=PATH
                                    drain the node while this file exists
                                    (default: \(Configuration.defaultMaintenanceFile))
+          -c, --cache-ttl=DURATION share each probe's outcome with the checks of the next
+                                   DURATION (e.g. 1s, 500ms; default: \(CacheSettings.defaultTTL.value)ms, off);
+                                   by hand, only when given here
+          -C, --cache-dir=DIR      the cache's directory, mode 0700, owned by the check's
+                                   user (default: \(CacheSettings.defaultDirectory))
           -V, --version            output version information, then exit
           -?, --help               show this help, then exit
 
@@ -317,8 +337,8 @@ enum CommandLineOptions {
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
         Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
         PGSQLCHK_MAX_REPLAY_BACKLOG, PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1,
-        PGSQLCHK_PEERS, PGSQLCHK_STATE_DIR stand in for their options; an empty one
-        counts as unset.
+        PGSQLCHK_PEERS, PGSQLCHK_STATE_DIR, PGSQLCHK_CACHE_TTL, PGSQLCHK_CACHE_DIR stand in
+        for their options; an empty one counts as unset.
 
         Answers:
           HTTP 200         exit 0   primary (/), or the endpoint's condition holds

@@ -54,6 +54,8 @@ struct Configuration: Equatable, Sendable {
 
     /// The guard's fence file.
     var fenceFile: FenceFile { FenceFile(stateDirectory: stateDirectory) }
+    /// The result cache's TTL and directory.
+    var cache = CacheSettings()
 }
 
 /// How a hand run prints its answer.

@@ -57,6 +57,7 @@ enum HTTPResponse {
             head += "X-PGSQLChk-Role: \(state.role)\r\n"
             if let timeline = state.timeline { head += "X-PGSQLChk-Timeline: \(timeline)\r\n" }
         }
+        if let age = verdict.age { head += "X-PGSQLChk-Age: \(age.value)\r\n" }
         head += "Connection: close\r\n\r\n"
         return Array(head.utf8) + (omitsBody ? [] : body)
     }

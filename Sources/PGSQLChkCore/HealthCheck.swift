@@ -71,10 +71,14 @@ struct HealthCheck {
         }
         let guarded = !configuration.peers.isEmpty
         let probeStart = Deadline.now()
-        let outcome = RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
-                                    before: probeDeadline) { phase in
-            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
-        }
+        let probed = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
+            .outcome(depth: depth(for: request), before: probeDeadline) {
+                RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
+                              before: probeDeadline) { phase in
+                    Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
+                }
+            }
+        let outcome = probed.outcome
         var guardReport: GuardReport?
         switch outcome {
         case .failure(let failure):
@@ -89,6 +93,7 @@ struct HealthCheck {
         }
         var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport)
         verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
+        verdict.age = probed.age
         // A standby that misses its limits is news; a role that simply does
         // not match the endpoint (/primary on a standby) is every check's answer.
         if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {

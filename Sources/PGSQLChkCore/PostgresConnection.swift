@@ -1,4 +1,5 @@
 import CLibPQ
+import CLibPQTable
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,15 +11,20 @@ import Glibc
 /// counts whole seconds, restarts per host and address, and does not cover
 /// queries at all: a server that accepts the login and never answers would
 /// hang a checker that relied on it.
+///
+/// Every libpq call goes through ``LibPQ``, the table loaded on the first
+/// connection, so that only a check that probes loads libpq.
 struct PostgresConnection: ~Copyable {
     private let connection: OpaquePointer
+    private let pq: UnsafePointer<LibPQ>
 
-    private init(owning connection: OpaquePointer) {
+    private init(owning connection: OpaquePointer, pq: UnsafePointer<LibPQ>) {
         self.connection = connection
+        self.pq = pq
     }
 
     deinit {
-        PQfinish(connection)
+        pq.pointee.PQfinish(connection)
     }
 
     /// Opens a connection with `settings`, logging in before `deadline`;
@@ -40,19 +46,20 @@ struct PostgresConnection: ~Copyable {
     ///
     /// (libpq: `PQconnectStartParams` with `expand_dbname`.)
     static func start(_ settings: ConnectionSettings) throws(ProbeFailure) -> PostgresConnection {
-        guard let raw = settings.withLibpqParameters({ PQconnectStartParams($0, $1, 1) }) else {
+        let pq = try LibPQ.load()
+        guard let raw = settings.withLibpqParameters({ pq.pointee.PQconnectStartParams($0, $1, 1) }) else {
             throw .misconfigured(detail: "libpq could not allocate a connection")
         }
-        let connection = PostgresConnection(owning: raw)
+        let connection = PostgresConnection(owning: raw, pq: pq)
         // Verbose errors carry the server's SQLSTATE, which classification needs.
-        PQsetErrorVerbosity(raw, PQERRORS_VERBOSE)
+        pq.pointee.PQsetErrorVerbosity(raw, PQERRORS_VERBOSE)
         // libpq prints server notices (a collation version mismatch at login,
         // say) on stderr, which may be the check's socket: report them instead.
-        PQsetNoticeProcessor(raw, { _, message in
+        pq.pointee.PQsetNoticeProcessor(raw, { _, message in
             guard let message else { return }
             Diagnostics.forThisProcess().report("server notice: " + Text.oneLine(String(cString: message)))
         }, nil)
-        guard PQstatus(raw) != CONNECTION_BAD else { throw connection.connectionFailure() }
+        guard pq.pointee.PQstatus(raw) != CONNECTION_BAD else { throw connection.connectionFailure() }
         return connection
     }
 
@@ -61,9 +68,9 @@ struct PostgresConnection: ~Copyable {
     ///
     /// (libpq: `PQconnectPoll`, `PQsetnonblocking`.)
     func continueConnecting() throws(ProbeFailure) -> Int16? {
-        switch PQconnectPoll(connection) {
+        switch pq.pointee.PQconnectPoll(connection) {
         case PGRES_POLLING_OK:
-            guard PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
+            guard pq.pointee.PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
             return nil
         case PGRES_POLLING_FAILED:
             throw connectionFailure()
@@ -109,7 +116,7 @@ struct PostgresConnection: ~Copyable {
 
     /// Queues `sql` for sending. (libpq: `PQsendQuery`.)
     func send(_ sql: String) throws(ProbeFailure) {
-        guard PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
+        guard pq.pointee.PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
     }
 
     /// Sends what is queued; true once all of it is sent. libpq's contract
@@ -118,29 +125,29 @@ struct PostgresConnection: ~Copyable {
     /// (libpq: `PQconsumeInput`, `PQflush`.)
     func flush(readable: Bool) throws(ProbeFailure) -> Bool {
         if readable { try receive() }
-        let flushed = PQflush(connection)
+        let flushed = pq.pointee.PQflush(connection)
         guard flushed >= 0 else { throw .queryFailed(detail: errorMessage) }
         return flushed == 0
     }
 
     /// Takes in what the server sent. (libpq: `PQconsumeInput`.)
     func receive() throws(ProbeFailure) {
-        guard PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
+        guard pq.pointee.PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
     }
 
     /// Takes every result libpq holds complete into `results`; true once the
     /// last has been taken. (libpq: `PQisBusy`, `PQgetResult`.)
     func takeResults(into results: inout QueryResults) -> Bool {
-        while PQisBusy(connection) == 0 {
-            guard let result = PQgetResult(connection) else { return true }
-            defer { PQclear(result) }
-            if PQresultStatus(result) != PGRES_TUPLES_OK {
-                results.failure = results.failure ?? .queryFailed(detail: Text.oneLine(String(cString: PQresultErrorMessage(result))))
-            } else if results.row == nil, PQntuples(result) > 0 {
-                let columns = 0..<PQnfields(result)
+        while pq.pointee.PQisBusy(connection) == 0 {
+            guard let result = pq.pointee.PQgetResult(connection) else { return true }
+            defer { pq.pointee.PQclear(result) }
+            if pq.pointee.PQresultStatus(result) != PGRES_TUPLES_OK {
+                results.failure = results.failure ?? .queryFailed(detail: Text.oneLine(Self.text(pq.pointee.PQresultErrorMessage(result))))
+            } else if results.row == nil, pq.pointee.PQntuples(result) > 0 {
+                let columns = 0..<pq.pointee.PQnfields(result)
                 results.row = QueryRow(
-                    columns: columns.map { String(cString: PQfname(result, $0)) },
-                    values: columns.map { PQgetisnull(result, 0, $0) != 0 ? nil : String(cString: PQgetvalue(result, 0, $0)) }
+                    columns: columns.map { Self.text(pq.pointee.PQfname(result, $0)) },
+                    values: columns.map { pq.pointee.PQgetisnull(result, 0, $0) != 0 ? nil : Self.text(pq.pointee.PQgetvalue(result, 0, $0)) }
                 )
             }
         }
@@ -149,36 +156,41 @@ struct PostgresConnection: ~Copyable {
 
     /// The descriptor libpq talks on, for `poll()`; it may change while
     /// connecting (libpq: `PQsocket`).
-    var socket: Int32 { PQsocket(connection) }
+    var socket: Int32 { pq.pointee.PQsocket(connection) }
 
     /// Whether the login is still waiting for the connection itself, rather
     /// than authenticating.
     var loginPhase: CheckPhase {
-        PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
+        pq.pointee.PQstatus(connection) == CONNECTION_STARTED ? .connecting : .loggingIn
     }
 
     /// The server's version as it announced it at login, without the
     /// packager's suffix: `15.18` (libpq: `PQparameterStatus`).
     var serverVersion: String {
-        guard let announced = PQparameterStatus(connection, "server_version") else { return "" }
+        guard let announced = pq.pointee.PQparameterStatus(connection, "server_version") else { return "" }
         return String(String(cString: announced).prefix { $0 != " " })
     }
 
+    /// A C string from libpq; the table's function types cannot say it is never NULL.
+    private static func text(_ pointer: UnsafeMutablePointer<CChar>?) -> String {
+        pointer.map { String(cString: $0) } ?? ""
+    }
+
     private var errorMessage: String {
-        Text.oneLine(String(cString: PQerrorMessage(connection)))
+        Text.oneLine(Self.text(pq.pointee.PQerrorMessage(connection)))
     }
 
     private func connectionFailure() -> ProbeFailure {
         ConnectionFailureClassifier.classify(
-            message: String(cString: PQerrorMessage(connection)),
-            needsPassword: PQconnectionNeedsPassword(connection) != 0
+            message: Self.text(pq.pointee.PQerrorMessage(connection)),
+            needsPassword: pq.pointee.PQconnectionNeedsPassword(connection) != 0
         )
     }
 
     /// Waits until libpq's socket is ready for `events`; returns `revents`.
     @discardableResult
     private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: CheckPhase) throws(ProbeFailure) -> Int16 {
-        let socket = PQsocket(connection)
+        let socket = pq.pointee.PQsocket(connection)
         guard socket >= 0 else { throw .noResponse(detail: "libpq has no socket: \(errorMessage)") }
         switch deadline.wait(for: events, on: socket) {
         case .ready(let revents):

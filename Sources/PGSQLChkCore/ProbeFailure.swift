@@ -23,6 +23,8 @@ enum ProbeFailure: Error, Equatable, Sendable {
     case timedOut(phase: CheckPhase)
     /// Connected, but the role query failed or answered something unexpected.
     case queryFailed(detail: String)
+    /// libpq itself could not be loaded (`dlopen` of `libpq.so.5`); no server was asked.
+    case libraryMissing(detail: String)
 
     /// What went wrong with TLS, each pointing the operator somewhere else.
     enum TLSProblem: String, Sendable {
@@ -45,7 +47,7 @@ enum ProbeFailure: Error, Equatable, Sendable {
         case .authenticationFailed, .authorizationFailed, .tooManyConnections, .notAcceptingConnections, .connectionRejected,
              .queryFailed, .tlsFailed(.serverWithoutTLS, _):
             true
-        case .noResponse, .tlsFailed, .misconfigured, .timedOut:
+        case .noResponse, .tlsFailed, .misconfigured, .timedOut, .libraryMissing:
             false
         }
     }
@@ -63,6 +65,7 @@ enum ProbeFailure: Error, Equatable, Sendable {
         case .misconfigured: "invalid connection settings"
         case .timedOut(let phase): "timeout while \(phase.rawValue)"
         case .queryFailed: "role query failed"
+        case .libraryMissing: "libpq could not be loaded"
         }
     }
 
@@ -71,7 +74,8 @@ enum ProbeFailure: Error, Equatable, Sendable {
         switch self {
         case .noResponse(let detail), .tlsFailed(_, let detail), .authenticationFailed(let detail), .authorizationFailed(let detail),
              .tooManyConnections(let detail), .notAcceptingConnections(let detail),
-             .connectionRejected(_, let detail), .misconfigured(let detail), .queryFailed(let detail):
+             .connectionRejected(_, let detail), .misconfigured(let detail), .queryFailed(let detail),
+             .libraryMissing(let detail):
             detail
         case .timedOut(let phase):
             "deadline passed while \(phase.rawValue)"

@@ -108,6 +108,7 @@ enum StatusDocument {
             ("receiver_silence_seconds", literal(silence)),
             ("maintenance", verdict.drain.isKnown ? literal(verdict.maintenance) : "null"),
             ("maintenance_problem", quoted(verdict.drain.problem)),
+            ("age", literal(verdict.age?.value)),
             ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : quoted(verdict.body)),
         ]
         // Only with --peers on a primary, so a document without the guard is unchanged.

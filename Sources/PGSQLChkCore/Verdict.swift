@@ -42,6 +42,9 @@ struct Verdict: Equatable, Sendable {
     var guardReport: GuardReport?
     /// How long the probe took, connect to last row.
     var probeDuration: Milliseconds?
+    /// How old the probe's outcome is, when the result cache is on (zero:
+    /// probed for this check).
+    var age: Milliseconds?
 
     /// Whether the drain file was present.
     var maintenance: Bool { drain == .present }

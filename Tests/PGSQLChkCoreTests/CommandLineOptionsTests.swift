@@ -197,4 +197,25 @@ struct CommandLineOptionsTests {
         let error = #expect(throws: UsageError.self) { try parse(arguments, environment: environment) }
         #expect(error?.description == message)
     }
+
+    @Test("the cache is off by default; --cache-ttl and PGSQLCHK_CACHE_TTL set its TTL, and only the flag reaches hand runs", arguments: [
+        ([String](), [String: String](), CacheSettings()),
+        (["--cache-ttl=1s"], [:], CacheSettings(ttl: Milliseconds(1_000), ttlOnCommandLine: true)),
+        (["-c", "500ms"], [:], CacheSettings(ttl: Milliseconds(500), ttlOnCommandLine: true)),
+        ([], ["PGSQLCHK_CACHE_TTL": "2"], CacheSettings(ttl: Milliseconds(2_000))),
+        ([], ["PGSQLCHK_CACHE_TTL": "0"], CacheSettings(ttl: Milliseconds(0))),
+        (["--cache-ttl", "0"], ["PGSQLCHK_CACHE_TTL": "1s"], CacheSettings(ttl: Milliseconds(0), ttlOnCommandLine: true)),
+        (["--cache-dir=/run/x"], ["PGSQLCHK_CACHE_DIR": "/run/y"], CacheSettings(directory: "/run/x")),
+        ([], ["PGSQLCHK_CACHE_DIR": "/run/y"], CacheSettings(directory: "/run/y")),
+    ])
+    func cacheSettings(arguments: [String], environment: [String: String], cache: CacheSettings) throws {
+        #expect(try check(arguments, environment: environment).cache == cache)
+    }
+
+    @Test("a TTL past a minute, a negative or unitless-garbage TTL, and a relative directory are usage errors", arguments: [
+        ["--cache-ttl=61s"], ["--cache-ttl=-1"], ["--cache-ttl=1h"], ["--cache-ttl="], ["--cache-dir=run/pgsqlchk"], ["--cache-dir="],
+    ])
+    func badCacheSettings(arguments: [String]) {
+        #expect(throws: UsageError.self) { try parse(arguments) }
+    }
 }

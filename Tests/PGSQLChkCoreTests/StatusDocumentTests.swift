@@ -32,7 +32,7 @@ struct StatusDocumentTests {
             "wal_position": null, "received_position": "0/3000148", "replayed_position": "0/3000060", "primary_position": "0/3000200", \
             "lag_bytes": 416, "replay_backlog_bytes": 232, \
             "replay_delay_seconds": 1.5, "replay_paused": true, "receiver_state": "streaming", "receiver_silence_seconds": 0.25, \
-            "maintenance": false, "maintenance_problem": null, "reason": null}
+            "maintenance": false, "maintenance_problem": null, "age": null, "reason": null}
             """)
     }
 
@@ -40,7 +40,7 @@ struct StatusDocumentTests {
     func failureJSON() {
         let json = StatusDocument.json(of: Verdict(unavailable: "odd \"quote\"\n"))
         #expect(json.hasPrefix("{\"status\": 503, \"role\": \"unknown\", \"in_recovery\": null,"))
-        #expect(json.hasSuffix("\"maintenance\": false, \"maintenance_problem\": null, \"reason\": \"odd \\\"quote\\\"\\n\"}"))
+        #expect(json.hasSuffix("\"maintenance\": false, \"maintenance_problem\": null, \"age\": null, \"reason\": \"odd \\\"quote\\\"\\n\"}"))
     }
 
     @Test("an unreadable drain file is unknown maintenance, with the problem named")
@@ -48,6 +48,6 @@ struct StatusDocumentTests {
         let verdict = Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
                               drain: .unreadable(reason: "drain file /x cannot be checked: Permission denied"))
         #expect(StatusDocument.json(of: verdict).hasSuffix(
-            "\"maintenance\": null, \"maintenance_problem\": \"drain file /x cannot be checked: Permission denied\", \"reason\": null}"))
+            "\"maintenance\": null, \"maintenance_problem\": \"drain file /x cannot be checked: Permission denied\", \"age\": null, \"reason\": null}"))
     }
 }

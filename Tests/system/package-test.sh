@@ -150,6 +150,9 @@ test_installed() {
   expect "pgsqlchk --version reports $version" \
     test "$("${HIDE_TOOLCHAIN[@]}" env -i PATH=/usr/bin:/bin "$INSTALLED" --version)" = "pgsqlchk $version"
 
+  # libpq is loaded with dlopen, so only the control file can name it.
+  expect "Depends names libpq5 (loaded with dlopen, invisible to dpkg-shlibdeps)" \
+    bash -c "dpkg-query -W -f='\${Depends}' $PACKAGE | grep -Eq '(^|, )libpq5(,| |$)'"
   ldd_output=$(ldd "$INSTALLED")
   expect "ldd: every library found" lacks "not found" "$ldd_output"
   expect "ldd: no libswift, nothing from the toolchain ($TOOLCHAIN)" \

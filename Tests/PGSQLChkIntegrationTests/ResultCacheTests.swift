@@ -1,0 +1,191 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ParsedResponse
+import Testing
+
+extension LiveServers {
+    /// The result cache (issue 11) against the real cluster. The checks run by
+    /// hand with `--cache-ttl` on their command line, which is what lets a
+    /// hand run use the cache; each test has a directory of its own.
+    @Suite("Result cache: one probe per TTL, never past it, never trusting a stranger's file")
+    struct ResultCacheTests {
+        let cluster: TestCluster
+        let directory: String
+
+        init() throws {
+            cluster = try TestCluster.required()
+            directory = cluster.runDirectory + "/cache-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        }
+
+        func arguments(node: Node = .primary, ttl: String = "5s", timeout: String = "1.5") -> [String] {
+            [TestCluster.binary, "-h", cluster.socketDirectory, "-p", cluster.port(of: node), "-U", "pgsqlchk", "-d", "postgres",
+             "-t", timeout, "--cache-ttl", ttl, "--cache-dir", directory]
+        }
+
+        func check(node: Node = .primary, ttl: String = "5s", timeout: String = "1.5") throws -> (response: ParsedResponse, age: Int, seconds: Double) {
+            let result = Child.run(arguments(node: node, ttl: ttl, timeout: timeout), input: .null)
+            let response = try #require(ParsedResponse(result.output), "not one strict HTTP response: \(result.text)")
+            let age = try #require(response.headers["x-pgsqlchk-age"].flatMap { Int($0) },
+                                   "no X-PGSQLChk-Age: \(result.text)")
+            return (response, age, result.seconds)
+        }
+
+        /// The one entry file in the directory.
+        func entryPath() throws -> String {
+            let listing = Child.run(["/bin/sh", "-c", "ls \(directory)/*.entry"], input: .null).text
+            let paths = listing.split(separator: "\n")
+            try #require(paths.count == 1, "expected one entry in \(directory): \(listing)")
+            return String(paths[0])
+        }
+
+        func shell(_ script: String) -> ChildResult {
+            Child.run(["/bin/bash", "-c", script], input: .null)
+        }
+
+        func sessions() throws -> Int {
+            let connection = try ClientConnection.open("host=\(cluster.socketDirectory) port=\(cluster.primaryPort) user=pgsqlchk dbname=postgres").get()
+            _ = connection.value("SELECT pg_catalog.pg_stat_clear_snapshot()")
+            return try #require(Int(try connection.value("SELECT sessions FROM pg_catalog.pg_stat_database WHERE datname = 'postgres'").get()))
+        }
+
+        @Test("50 concurrent checks make one PostgreSQL session, and all answer 200")
+        func coalescing() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            // The session count moves when a backend ends; each reading is one.
+            let before = try sessions()
+            let command = arguments().map { "'\($0)'" }.joined(separator: " ")
+            let run = shell("""
+                for i in $(seq 50); do \(command) </dev/null >\(directory).out.$i 2>/dev/null & done; wait
+                grep -l '^HTTP/1.1 200 OK' \(directory).out.* | wc -l; rm -f \(directory).out.*
+                """)
+            #expect(run.text.trimmingCharacters() == "50", "answers that were 200: \(run.text)")
+            usleep(500_000)
+            let after = try sessions()
+            // `before`'s own connection ended in between: one session of ours.
+            #expect(after - before - 1 == 1, "sessions: \(before) before, \(after) after")
+        }
+
+        @Test("an entry is never served past its TTL: ages stay under it, and the next check probes")
+        func neverPastTTL() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            let first = try check(ttl: "0.4")
+            #expect(first.age == 0)
+            var ages: [Int] = []
+            let start = monotonicSeconds()
+            while monotonicSeconds() - start < 1.2 {
+                ages.append(try check(ttl: "0.4").age)
+                usleep(50_000)
+            }
+            #expect(ages.allSatisfy { $0 < 400 }, "ages: \(ages)")
+            #expect(ages.filter { $0 == 0 }.count >= 2, "no fresh probe after the TTL: \(ages)")
+        }
+
+        @Test("a cache hit maps no libpq; a miss does")
+        func hitLoadsNoLibpq() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            let trace = directory + ".strace"
+            defer { unlink(trace) }
+            func opened() -> String {
+                _ = Child.run(["/usr/bin/strace", "-f", "-qq", "-e", "trace=openat,open", "-o", trace] + arguments(), input: .null)
+                return readFile(trace) ?? ""
+            }
+            #expect(opened().contains("libpq.so.5"), "the miss did not load libpq")
+            let hit = opened()
+            #expect(hit.contains(".entry"), "the hit read no entry: \(hit.prefix(400))")
+            #expect(!hit.contains("libpq"), "the hit loaded libpq")
+        }
+
+        @Test("a corrupt entry is ignored and replaced")
+        func corruptEntry() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            _ = try check()
+            let entry = try entryPath()
+            _ = shell("printf 'pgsqlchk-cache 1\\nkey garbage\\n' >\(entry)")
+            let answer = try check()
+            #expect(answer.response.status == 200 && answer.age == 0)
+            #expect(readFile(entry)?.hasSuffix("\nend\n") == true)
+        }
+
+        /// A fresh entry that says the primary is a standby, as a stranger could forge it.
+        func forge(_ entry: String) throws -> String {
+            let text = try #require(readFile(entry))
+            return text.replacingFirst("in_recovery f", with: "in_recovery t").replacingFirst("receiver none", with: "receiver unknown")
+        }
+
+        @Test("a forged entry owned by another user is ignored and replaced")
+        func foreignEntry() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            _ = try check()
+            let entry = try entryPath()
+            let forged = try forge(entry)
+            _ = shell("cat >\(entry) <<'END'\n\(forged)END\nchown 65534 \(entry)")
+            let answer = try check()
+            #expect(answer.response.status == 200, "the forged standby answered")
+            #expect(answer.age == 0)
+            var status = stat()
+            #expect(stat(entry, &status) == 0 && status.st_uid == geteuid())
+        }
+
+        @Test("an entry path that is a symlink is neither followed nor written through")
+        func symlinkedEntry() throws {
+            defer { _ = shell("rm -rf \(directory) \(directory).target") }
+            _ = try check()
+            let entry = try entryPath()
+            let forged = try forge(entry)
+            let target = directory + ".target"
+            _ = shell("cat >\(target) <<'END'\n\(forged)END\nln -sf \(target) \(entry)")
+            let answer = try check()
+            #expect(answer.response.status == 200, "the symlinked forgery answered")
+            #expect(answer.age == 0)
+            #expect(readFile(target) == forged, "the target was written through the symlink")
+            var status = stat()
+            #expect(lstat(entry, &status) == 0 && status.st_mode & S_IFMT == S_IFREG)
+        }
+
+        @Test("a lock holder frozen with SIGSTOP costs the others no more than their deadline")
+        func frozenHolder() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            _ = try check()
+            let entry = try entryPath()
+            let lock = String(entry.dropLast(".entry".count)) + ".lock"
+            unlink(entry)
+            let holder = shell("""
+                setsid /usr/bin/flock \(lock) sleep 30 </dev/null >/dev/null 2>&1 & pid=$!
+                sleep 0.2; kill -STOP $pid; echo $pid
+                """)
+            let pid = try #require(pid_t(holder.text.trimmingCharacters()), "no holder: \(holder.text)")
+            defer { kill(pid, SIGKILL); kill(pid, SIGCONT) }
+            let answer = try check(timeout: "1")
+            #expect(answer.response.status == 200, "\(answer.response.body)")
+            #expect(answer.seconds < 1.0, "took \(answer.seconds) s with a 1 s deadline")
+        }
+
+        @Test("a libpq that cannot be loaded is a 503 that says so")
+        func missingLibpq() throws {
+            let library = shell("readlink -f /usr/lib/*/libpq.so.5").text.trimmingCharacters()
+            let command = arguments(ttl: "0").map { "'\($0)'" }.joined(separator: " ")
+            let result = shell("unshare --mount --propagation private -- sh -c 'mount --bind /dev/null \(library) && exec \(command)' </dev/null")
+            let response = try #require(ParsedResponse(result.output), "not one strict HTTP response: \(result.text)")
+            #expect(response.status == 503)
+            #expect(response.body == "libpq could not be loaded")
+        }
+    }
+}
+
+private extension String {
+    func trimmingCharacters() -> String {
+        String(self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        var start = startIndex
+        while start < endIndex {
+            if self[start...].hasPrefix(target) {
+                return String(self[..<start]) + replacement + String(self[index(start, offsetBy: target.count)...])
+            }
+            start = index(after: start)
+        }
+        return self
+    }
+}
