@@ -52,10 +52,10 @@ struct PostgresConnection: ~Copyable {
         }
         let connection = PostgresConnection(owning: raw, pq: pq)
         // Verbose errors carry the server's SQLSTATE, which classification needs.
-        pq.pointee.PQsetErrorVerbosity(raw, PQERRORS_VERBOSE)
+        _ = pq.pointee.PQsetErrorVerbosity(raw, PQERRORS_VERBOSE)
         // libpq prints server notices (a collation version mismatch at login,
         // say) on stderr, which may be the check's socket: report them instead.
-        pq.pointee.PQsetNoticeProcessor(raw, { _, message in
+        _ = pq.pointee.PQsetNoticeProcessor(raw, { _, message in
             guard let message else { return }
             Diagnostics.forThisProcess().report("server notice: " + Text.oneLine(String(cString: message)))
         }, nil)
