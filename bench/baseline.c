@@ -7,15 +7,37 @@
  * Same work as pgsqlchk on its hot path: connect with keyword/value arrays,
  * ask pg_catalog.pg_is_in_recovery(), close, then one write() of an HTTP
  * response with Content-Length. Exit 0 primary (200), 1 standby (206),
- * 2 anything else (503). It has no deadline, no request handling and no error
- * classification, so pgsqlchk can only match it, not beat it.
+ * 2 anything else (503). It has no deadline, no request parsing and no error
+ * classification, so pgsqlchk can only match it, not beat it. Spawned on a
+ * socket (make bench-load) it reads the request before answering and closes
+ * after a FIN, as any check must: a close with the request unread is a reset.
  *
  * Build: gcc -O2 $(pkg-config --cflags libpq) baseline.c $(pkg-config --libs libpq)
  */
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* Reads from stdin until `end` arrives, the peer closes, or `milliseconds` pass. */
+static void read_until(const char *end, int milliseconds)
+{
+	char buffer[8192];
+	size_t used = 0;
+	struct pollfd input = {.fd = STDIN_FILENO, .events = POLLIN};
+	while (used < sizeof buffer - 1 && poll(&input, 1, milliseconds) > 0) {
+		ssize_t received = read(STDIN_FILENO, buffer + used, sizeof buffer - 1 - used);
+		if (received <= 0)
+			return;
+		used += (size_t)received;
+		buffer[used] = '\0';
+		if (end != NULL && strstr(buffer, end) != NULL)
+			return;
+	}
+}
 
 enum { HOST, PORT, USER, DBNAME, APPLICATION_NAME, PARAMETER_COUNT };
 
@@ -39,6 +61,11 @@ int main(int argc, char **argv)
 		default: return 64; /* EX_USAGE, as pgsqlchk */
 		}
 	}
+
+	struct stat input;
+	int serving = fstat(STDIN_FILENO, &input) == 0 && S_ISSOCK(input.st_mode);
+	if (serving)
+		read_until("\r\n\r\n", 1000);
 
 	/* expand_dbname = 1, as pgsqlchk: -d may be a conninfo string or URI. */
 	PGconn *connection = PQconnectdbParams(keywords, values, 1);
@@ -74,5 +101,9 @@ int main(int argc, char **argv)
 			      status, strlen(body), body);
 	if (write(STDOUT_FILENO, response, (size_t)length) != length)
 		return 2;
+	if (serving) {
+		shutdown(STDOUT_FILENO, SHUT_WR);
+		read_until(NULL, 200);
+	}
 	return exit_status;
 }

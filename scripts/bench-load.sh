@@ -117,10 +117,23 @@ for supervisor in xinetd systemd; do
     stop_process "$SERVER_PID"
     SERVER_PID=
     IFS=$'\t' read -r _ complete errors achieved p50 p99 <<<"$line"
-    awk -v sup="$supervisor" -v label="$label" -v ok="$complete" -v err="$errors" -v rate="$achieved" -v p50="$p50" -v p99="$p99" \
-      -v sessions=$((s1 - s0 - 1)) -v secs="$SECONDS_PER_RUN" -v ticks=$((c1 - c0 + p1 - p0)) -v hz="$hz" 'BEGIN {
-        printf "%-9s %-22s %9.1f %8.2f %8.2f %7d %11.1f %8.2f ms\n", sup, label, rate, p50, p99, err, sessions / secs,
-          ok ? ticks * 1000 / hz / ok : 0 }'
+    cpu=$(awk -v ok="$complete" -v ticks=$((c1 - c0 + p1 - p0)) -v hz="$hz" 'BEGIN { printf "%.3f", ok ? ticks * 1000 / hz / ok : 0 }')
+    [[ $label == "C floor" ]] && floor_cpu=$cpu
+    awk -v sup="$supervisor" -v label="$label" -v err="$errors" -v rate="$achieved" -v p50="$p50" -v p99="$p99" \
+      -v sessions=$((s1 - s0 - 1)) -v secs="$SECONDS_PER_RUN" -v cpu="$cpu" 'BEGIN {
+        printf "%-9s %-22s %9.1f %8.2f %8.2f %7d %11.1f %8.2f ms\n", sup, label, rate, p50, p99, err, sessions / secs, cpu }'
     [[ ! -s $WORK/load.err ]] || sed 's/^/    /' "$WORK/load.err"
+    if [[ $ttl != 0 ]]; then
+      # The targets, as ratios from this run: CPU per check against the C
+      # floor's, sessions a second against 1/TTL, and no error.
+      awk -v sup="$supervisor" -v cpu="$cpu" -v floor="${floor_cpu:-0}" -v err="$errors" \
+        -v sessions=$((s1 - s0 - 1)) -v secs="$SECONDS_PER_RUN" -v ttl="${ttl%s}" 'BEGIN {
+          ratio = floor > 0 ? cpu / floor : 0
+          cpu_verdict = (ratio > 0 && ratio <= 0.25) ? "PASS" : "MISS"
+          session_verdict = (sessions / secs <= 1 / ttl) ? "PASS" : "MISS"
+          error_verdict = (err == 0) ? "PASS" : "MISS"
+          printf "%-9s cache / C floor CPU per check %.2fx %s (target <= 0.25x); sessions %.1f/s %s (target <= %.1f); errors %d %s\n",
+            sup, ratio, cpu_verdict, sessions / secs, session_verdict, 1 / ttl, err, error_verdict }'
+    fi
   done
 done
