@@ -66,6 +66,26 @@ extension LiveServers {
             #expect(after - before - 1 == 1, "sessions: \(before) before, \(after) after")
         }
 
+        @Test("a promotion shows within the TTL plus one check")
+        func promotion() throws {
+            defer {
+                _ = shell("rm -rf \(directory)")
+                cluster.script("rebuild-standby", "standby", "primary")
+            }
+            #expect(try check(node: .standby, ttl: "1s").response.status == 206)
+            try #require(cluster.script("pg_ctl", "standby", "promote", "-w"))
+            let promoted = monotonicSeconds()
+            var seen: Double?
+            while seen == nil, monotonicSeconds() - promoted < 3 {
+                if try check(node: .standby, ttl: "1s").response.status == 200 { seen = monotonicSeconds() - promoted }
+                usleep(100_000)
+            }
+            let elapsed = try #require(seen, "the promoted standby still answered 206 3 s after the promotion")
+            // One TTL, then one check (the polling step and a probe) to see it.
+            #expect(elapsed < 1.0 + 0.4, "first 200 after \(elapsed) s")
+            print("cache: promotion seen after \(elapsed) s with a 1 s TTL")
+        }
+
         @Test("an entry is never served past its TTL: ages stay under it, and the next check probes")
         func neverPastTTL() throws {
             defer { _ = shell("rm -rf \(directory)") }
