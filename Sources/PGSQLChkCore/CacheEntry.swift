@@ -203,14 +203,14 @@ struct CacheEntry: Equatable, Sendable {
         let name = try reader.take("failure")
         if name == "timed_out" {
             let phaseName = try reader.take("phase")
-            guard let phase = phases.first(where: { self.phaseName($0) == phaseName }) else { throw .corrupt("phase") }
+            guard let phase = CheckPhase.allCases.first(where: { self.phaseName($0) == phaseName }) else { throw .corrupt("phase") }
             return .timedOut(phase: phase)
         }
         var tls: ProbeFailure.TLSProblem?
         var sqlstate: String?
         if name == "tls_failed" {
             let problemName = try reader.take("tls")
-            tls = tlsProblems.first { tlsName($0) == problemName }
+            tls = ProbeFailure.TLSProblem.allCases.first { tlsName($0) == problemName }
             guard tls != nil else { throw .corrupt("tls") }
         } else if name == "connection_rejected" {
             sqlstate = try reader.take("sqlstate")
@@ -236,8 +236,6 @@ struct CacheEntry: Equatable, Sendable {
 
     // MARK: Field helpers
 
-    private static let phases: [CheckPhase] = [.readingRequest, .resolving, .connecting, .loggingIn, .querying, .askingPeers]
-    private static let tlsProblems: [ProbeFailure.TLSProblem] = [.serverWithoutTLS, .certificateRejected, .localFiles, .handshake]
 
     private static func failureName(_ failure: ProbeFailure) -> String {
         switch failure {

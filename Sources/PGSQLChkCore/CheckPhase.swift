@@ -1,6 +1,6 @@
 /// What a check is doing, so that a timeout names the step that was really
 /// running, whether a poll loop or the backstop notices it.
-enum CheckPhase: String, Sendable {
+enum CheckPhase: String, CaseIterable, Sendable {
     /// Waiting for the peer's request.
     case readingRequest = "waiting for the request"
     /// libpq's synchronous start: the host name lookup (and the service and

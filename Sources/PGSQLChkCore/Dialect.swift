@@ -25,8 +25,12 @@ enum Dialect: Sendable {
             return try HTTPRequestParser.parse(received, defaults: defaults)
         case .agent:
             guard let lineEnd = received.bytes.firstIndex(of: 10) else {
-                if received.bytes.isEmpty, received.end != .limitReached { return nil }
-                throw received.end == .limitReached ? .headTooLarge : received.end == .waitEnded ? .requestTimeout : .incompleteRequestLine
+                switch received.end {
+                case .limitReached: throw .headTooLarge
+                case _ where received.bytes.isEmpty: return nil
+                case .waitEnded: throw .requestTimeout
+                case .complete, .peerClosed: throw .incompleteRequestLine
+                }
             }
             var line = received.bytes[..<lineEnd]
             if line.last == 13 { line = line.dropLast() }

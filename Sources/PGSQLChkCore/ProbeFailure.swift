@@ -27,7 +27,7 @@ enum ProbeFailure: Error, Equatable, Sendable {
     case libraryMissing(detail: String)
 
     /// What went wrong with TLS, each pointing the operator somewhere else.
-    enum TLSProblem: String, Sendable {
+    enum TLSProblem: String, CaseIterable, Sendable {
         /// `sslmode=require` (or stricter) against a server without `ssl = on`.
         case serverWithoutTLS = "server does not support SSL, but sslmode requires it"
         /// `verify-ca` / `verify-full`: the chain or the host name did not verify.
