@@ -19,7 +19,7 @@ struct CacheKey: Equatable, Sendable {
         parts = [
             Self.part("host", settings.host), Self.part("port", settings.port),
             Self.part("user", settings.user), Self.part("dbname", settings.dbname),
-            Self.part("depth", depth == .role ? "role" : "replication"),
+            Self.part("depth", "\(depth)"),
             Self.part("uid", String(user)),
         ]
         parts += environment.filter { $0.hasPrefix("PG") && !$0.hasPrefix("PGPASSWORD=") }.sorted().map { "env " + $0 }

@@ -29,12 +29,23 @@ struct CheckRequest: Equatable, Sendable {
     /// (`Accept: application/json`, or `/status`), or Prometheus metrics.
     var format = BodyFormat.text
 
+    /// The request's limits with `replication_state=streaming` added: a
+    /// standby that is not streaming is neither ready nor in the primary's
+    /// synchronous set.
+    var streamingRequirements: StandbyRequirements {
+        var streaming = requirements
+        streaming.requiresStreaming = true
+        return streaming
+    }
+
     /// Whether answering needs more than the role: a JSON document, or a
     /// standby limit on an endpoint that checks standby limits.
     var depth: ProbeDepth {
         switch endpoint {
         case .status, .metrics, .readiness:
             .replication
+        case .synchronous, .asynchronous:
+            .synchrony
         case .role, .replica, .readOnly:
             format != .text || requirements != StandbyRequirements() ? .replication : .role
         case .primary, .health, .liveness:

@@ -4,6 +4,9 @@ enum ProbeDepth: Sendable {
     case role
     /// The role and every replication signal (``RoleProbe/replicationQuery``).
     case replication
+    /// Every replication signal and, on a standby, how its primary knows it
+    /// (``StandbyIdentity``): what `/synchronous` and `/asynchronous` need.
+    case synchrony
 }
 
 /// Asks the node for its role, and its replication state when needed, in one round trip.
@@ -93,7 +96,8 @@ enum RoleProbe {
     ///
     /// With `positionOnPrimary` (the stale-primary guard is on), a primary is
     /// also asked its ``NodePosition`` on the same connection; a standby,
-    /// and every node without the guard, is asked nothing more.
+    /// and every node without the guard, is asked nothing more, but a
+    /// standby at ``ProbeDepth/synchrony`` depth its ``StandbyIdentity``.
     static func run(_ settings: ConnectionSettings, depth: ProbeDepth, positionOnPrimary: Bool = false, before deadline: Deadline,
                     entering: (CheckPhase) -> Void) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
@@ -108,9 +112,12 @@ enum RoleProbe {
                 }
                 state = NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
                                   receiver: inRecovery ? .notVisible : .notApplicable)
-            case .replication:
+            case .replication, .synchrony:
                 let row = try connection.firstRow(of: replicationQuery, before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
+            }
+            if depth == .synchrony, state.inRecovery {
+                state.identity = try StandbyIdentity(row: try connection.firstRow(of: StandbyIdentity.query, before: deadline))
             }
             if positionOnPrimary, !state.inRecovery {
                 let position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))

@@ -74,7 +74,8 @@ struct RoleProbeTests {
         #expect(RoleProbe.replicationQuery.containsText(named))
     }
 
-    @Test("no operator in either statement resolves through the search path", arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery])
+    @Test("no operator in any statement resolves through the search path",
+          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, NodePosition.query, StandbyIdentity.query])
     func operatorsQualified(statement: String) {
         #expect(Self.unqualifiedOperators(in: statement) == [])
     }
