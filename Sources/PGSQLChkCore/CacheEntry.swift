@@ -25,7 +25,7 @@ struct CacheEntry: Equatable, Sendable {
     /// The format's version, the first line's number.
     static let version = 3
     /// Larger than any entry ``encoded`` writes; a bigger file is not read.
-    static let maximumSize = 8_192
+    static let maximumSize = 32_768
 
     /// The ``CacheKey/digest`` the outcome answers.
     var key: String
@@ -116,13 +116,7 @@ struct CacheEntry: Equatable, Sendable {
             lines += ["receiver running", "receiver_status " + clean(status), "receiver_silence_ms " + optional(silence?.value)]
         }
         if let position = state.position {
-            lines += ["position present", "position_in_recovery " + flag(position.inRecovery), "position_timeline \(position.timeline)",
-                      "position_system_identifier " + clean(position.systemIdentifier), "position_started_at " + clean(position.startedAt),
-                      "position_standbys \(position.standbys.count)"]
-            for standby in position.standbys {
-                lines += ["standby_sync_state " + clean(standby.syncState), "standby_slot " + optional(standby.slotName.map(clean)),
-                          "standby_application_name " + clean(standby.applicationName)]
-            }
+            lines += ["position present"] + Self.lines(of: position, prefix: "position")
         } else {
             lines.append("position none")
         }
@@ -132,6 +126,31 @@ struct CacheEntry: Equatable, Sendable {
                       "identity_application_name " + optional(identity.applicationName.map(clean))]
         } else {
             lines.append("identity none")
+        }
+        if let peers = state.peers {
+            lines.append("peers \(peers.count)")
+            for answer in peers {
+                lines.append("peer " + clean(answer.peer.description))
+                switch answer.outcome {
+                case .success(let position): lines += ["peer_outcome position"] + Self.lines(of: position, prefix: "peer")
+                case .failure(let failure): lines += ["peer_outcome failure"] + Self.lines(of: failure)
+                }
+            }
+        } else {
+            lines.append("peers none")
+        }
+        return lines
+    }
+
+    /// A ``NodePosition``'s lines, each name starting with `prefix`, then
+    /// its senders (a primary's), three lines each.
+    private static func lines(of position: NodePosition, prefix: String) -> [String] {
+        var lines = [prefix + "_in_recovery " + flag(position.inRecovery), prefix + "_timeline \(position.timeline)",
+                     prefix + "_system_identifier " + clean(position.systemIdentifier), prefix + "_started_at " + clean(position.startedAt),
+                     prefix + "_standbys \(position.standbys.count)"]
+        for standby in position.standbys {
+            lines += ["standby_sync_state " + clean(standby.syncState), "standby_slot " + optional(standby.slotName.map(clean)),
+                      "standby_application_name " + clean(standby.applicationName)]
         }
         return lines
     }
@@ -200,21 +219,7 @@ struct CacheEntry: Equatable, Sendable {
         switch try reader.take("position") {
         case "none":
             break
-        case "present":
-            guard let inRecovery = flag(try reader.take("position_in_recovery")) else { throw .corrupt("position_in_recovery") }
-            let timeline = try number(try reader.take("position_timeline"), "position_timeline", as: Int.self)
-            var position = NodePosition(inRecovery: inRecovery, timeline: timeline,
-                                        systemIdentifier: try reader.take("position_system_identifier"),
-                                        startedAt: try reader.take("position_started_at"))
-            let count = try number(try reader.take("position_standbys"), "position_standbys", as: Int.self)
-            guard (0...maximumSize).contains(count) else { throw .corrupt("position_standbys") }
-            for _ in 0..<count {
-                let syncState = try reader.take("standby_sync_state")
-                let slot = optionalText(try reader.take("standby_slot"))
-                position.standbys.append(StreamingStandby(applicationName: try reader.take("standby_application_name"),
-                                                          slotName: slot, syncState: syncState))
-            }
-            state.position = position
+        case "present": state.position = try position(from: &reader, prefix: "position")
         default: throw .corrupt("position")
         }
         switch try reader.take("identity") {
@@ -226,7 +231,40 @@ struct CacheEntry: Equatable, Sendable {
                                              applicationName: optionalText(try reader.take("identity_application_name")))
         default: throw .corrupt("identity")
         }
+        let peers = try reader.take("peers")
+        if peers != "none" {
+            let count = try number(peers, "peers", as: Int.self)
+            guard (0...PeerAddress.maximumCount).contains(count) else { throw .corrupt("peers") }
+            var answers: [PeerReport] = []
+            for _ in 0..<count {
+                guard let peer = PeerAddress(Substring(try reader.take("peer"))) else { throw .corrupt("peer") }
+                switch try reader.take("peer_outcome") {
+                case "position": answers.append(PeerReport(peer: peer, outcome: .success(try position(from: &reader, prefix: "peer"))))
+                case "failure": answers.append(PeerReport(peer: peer, outcome: .failure(try failure(from: &reader))))
+                default: throw .corrupt("peer_outcome")
+                }
+            }
+            state.peers = answers
+        }
         return state
+    }
+
+    /// The ``NodePosition`` that ``lines(of:prefix:)`` wrote.
+    private static func position(from reader: inout LineReader, prefix: String) throws(Problem) -> NodePosition {
+        guard let inRecovery = flag(try reader.take(prefix + "_in_recovery")) else { throw .corrupt(prefix + "_in_recovery") }
+        let timeline = try number(try reader.take(prefix + "_timeline"), prefix + "_timeline", as: Int.self)
+        var position = NodePosition(inRecovery: inRecovery, timeline: timeline,
+                                    systemIdentifier: try reader.take(prefix + "_system_identifier"),
+                                    startedAt: try reader.take(prefix + "_started_at"))
+        let count = try number(try reader.take(prefix + "_standbys"), prefix + "_standbys", as: Int.self)
+        guard count >= 0 else { throw .corrupt(prefix + "_standbys") }
+        for _ in 0..<count {
+            let syncState = try reader.take("standby_sync_state")
+            let slot = optionalText(try reader.take("standby_slot"))
+            position.standbys.append(StreamingStandby(applicationName: try reader.take("standby_application_name"),
+                                                      slotName: slot, syncState: syncState))
+        }
+        return position
     }
 
     private static func failure(from reader: inout LineReader) throws(Problem) -> ProbeFailure {

@@ -25,8 +25,6 @@ struct HealthCheck {
     let diagnostics: Diagnostics
     /// The whole check's budget, from the process's start.
     let deadline: Deadline
-    /// How the stale-primary guard asks its peers: the seam a cache can wrap.
-    var askPeers: PeerAsking = { PeerProbe.ask($0, settings: $1, before: $2) }
 
     /// How long a request may take to arrive: all of the deadline but the
     /// third kept for the probe. A request is never answered as another
@@ -72,12 +70,7 @@ struct HealthCheck {
         let guarded = !configuration.peers.isEmpty
         let probeStart = Deadline.now()
         let probed = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
-            .outcome(depth: depth(for: request), before: probeDeadline) {
-                RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
-                              before: probeDeadline) { phase in
-                    Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
-                }
-            }
+            .outcome(depth: depth(for: request), before: probeDeadline) { probe(for: request, drain: drain) }
         let outcome = probed.outcome
         var guardReport: GuardReport?
         var synchrony: Synchrony?
@@ -85,18 +78,13 @@ struct HealthCheck {
         case .failure(let failure):
             diagnostics.report("\(failure.reason): \(failure.detail)")
         case .success(let state) where guarded:
-            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
-            guardReport = StalePrimaryGuard.review(state, peers: configuration.peers, settings: configuration.connection,
-                                                   fence: configuration.fenceFile, peersDeadline: peersDeadline,
-                                                   ask: askPeers, report: diagnostics.report)
+            guardReport = StalePrimaryGuard.review(state, fence: configuration.fenceFile, report: diagnostics.report)
+            // Only the primary knows which standbys it waits for.
+            if state.inRecovery, request.endpoint.asksPrimary {
+                synchrony = Synchrony.find(identity: state.identity, timeline: state.timeline, peers: state.peers ?? [])
+            }
         case .success:
             break
-        }
-        // Only the primary knows which standbys it waits for.
-        if case .success(let state) = outcome, state.inRecovery, request.endpoint.asksPrimary, guarded {
-            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
-            synchrony = Synchrony.find(identity: state.identity, timeline: state.timeline,
-                                       peers: askPeers(configuration.peers, configuration.connection, peersDeadline))
         }
         var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport, synchrony: synchrony)
         verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
@@ -108,6 +96,22 @@ struct HealthCheck {
         }
         send(render(verdict, for: request))
         return verdict.exitStatus.rawValue
+    }
+
+    /// The local probe and, when the answer needs them, the peers' answers:
+    /// a primary's for the stale-primary guard, a standby's for
+    /// `/synchronous` and `/asynchronous`. One outcome, so that the result
+    /// cache shares both, and fifty HAProxies cost the peers one round each.
+    private func probe(for request: CheckRequest, drain: DrainState) -> Result<NodeState, ProbeFailure> {
+        let guarded = !configuration.peers.isEmpty
+        let local = RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
+                                  before: probeDeadline) { phase in
+            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
+        }
+        guard guarded, case .success(var state) = local, !state.inRecovery || depth(for: request) == .synchrony else { return local }
+        Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
+        state.peers = PeerProbe.ask(configuration.peers, settings: configuration.connection, before: peersDeadline)
+        return .success(state)
     }
 
     /// A hand run that prints a summary or JSON wants every signal; otherwise

@@ -38,6 +38,11 @@ struct NodeState: Equatable, Sendable {
     /// How the primary knows this standby, for `/synchronous` and
     /// `/asynchronous`; asked only on a standby, and only for them.
     var identity: StandbyIdentity?
+    /// What each of `--peers` said when this probe asked them: on a primary
+    /// for the stale-primary guard, on a standby for `/synchronous` and
+    /// `/asynchronous`; nil when they were not asked. Part of the probe's
+    /// outcome, so that the result cache shares the peers' answers too.
+    var peers: [PeerReport]?
 
     /// How far this standby is behind the primary, in bytes of WAL it has not
     /// replayed (`lag=`, Patroni's meaning). Known only while the WAL receiver

@@ -2,10 +2,6 @@
 import Glibc
 #endif
 
-/// How the guard asks its peers: the one seam between the stale-primary
-/// guard and the network, so that a shared result cache can wrap it.
-typealias PeerAsking = (_ peers: [PeerAddress], _ settings: ConnectionSettings, _ deadline: Deadline) -> [PeerReport]
-
 /// Asks every peer for its ``NodePosition`` at once: one non-blocking libpq
 /// connection each, all driven by one `poll()` loop, so the slowest peer
 /// costs its own wait and never the sum of all waits. A peer not done by

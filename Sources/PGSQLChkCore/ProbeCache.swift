@@ -24,7 +24,7 @@ struct ProbeCache {
     func outcome(depth: ProbeDepth, before deadline: Deadline,
                  probe: () -> Result<NodeState, ProbeFailure>) -> (outcome: Result<NodeState, ProbeFailure>, age: Milliseconds?) {
         guard applies else { return (probe(), nil) }
-        // A guarded primary's state carries its position for the guard: the
+        // A guarded probe carries its position and the peers' answers: the
         // peers list keys it apart from an unguarded probe of the same node.
         let key = CacheKey(configuration.connection, depth: depth, environment: CacheKey.processEnvironment(), user: geteuid())
             .adding("peers", configuration.peers.isEmpty ? nil : configuration.peers.map(\.description).joined(separator: ","))

@@ -163,16 +163,13 @@ enum StalePrimaryGuard {
 }
 
 extension StalePrimaryGuard {
-    /// The guard's part of one check, after the local probe: nil when it is
-    /// off (no peers). On a standby it only removes a fence left from when the
-    /// node was a stale primary (one `unlink`, no statement, no connection).
-    /// On a primary the fence file decides if it applies to this system
-    /// identifier and timeline, and is removed if it is an older one's;
-    /// otherwise the peers are asked (through `ask`, before `peersDeadline`),
-    /// and a stale finding is recorded as the fence.
-    static func review(_ state: NodeState, peers: [PeerAddress], settings: ConnectionSettings, fence: FenceFile,
-                       peersDeadline: Deadline, ask: PeerAsking, report: (String) -> Void) -> GuardReport? {
-        guard !peers.isEmpty else { return nil }
+    /// The guard's part of one check, after the probe (which asked a
+    /// primary's peers, ``NodeState/peers``). On a standby it only removes a
+    /// fence left from when the node was a stale primary (one `unlink`). On a
+    /// primary the fence file decides if it applies to this system identifier
+    /// and timeline, and is removed if it is an older one's; otherwise the
+    /// peers' answers decide, and a stale finding is recorded as the fence.
+    static func review(_ state: NodeState, fence: FenceFile, report: (String) -> Void) -> GuardReport? {
         if state.inRecovery {
             do {
                 if try fence.remove() { report("removed the fence file \(fence.path): this node is a standby now") }
@@ -200,7 +197,8 @@ extension StalePrimaryGuard {
         case .absent:
             break
         }
-        var result = decide(local: local, peers: ask(peers, settings, peersDeadline))
+        let answers = state.peers ?? []
+        var result = decide(local: local, peers: answers)
         result.problem = problem
         switch result.decision {
         case .stale(let found):
@@ -215,7 +213,7 @@ extension StalePrimaryGuard {
             break
         }
         if !result.unreachable.isEmpty {
-            report("stale-primary guard could not ask \(result.unreachable.count) of \(peers.count) peers: "
+            report("stale-primary guard could not ask \(result.unreachable.count) of \(answers.count) peers: "
                 + result.unreachable.joined(separator: ", "))
         }
         return result

@@ -17,7 +17,16 @@ struct CacheEntryTests {
                                                   standbys: [StreamingStandby(applicationName: "db 2", slotName: "db2", syncState: "sync"),
                                                              StreamingStandby(applicationName: "walreceiver", slotName: nil, syncState: "")]))),
         .success(NodeState(inRecovery: true, receiver: .running(status: "streaming", silence: nil),
-                           identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: nil, applicationName: "standby"))),
+                           identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: nil, applicationName: "standby"),
+                           peers: [
+                               PeerReport(peer: PeerAddress(host: "db1", port: "5432"),
+                                          outcome: .success(NodePosition(inRecovery: false, timeline: 3, systemIdentifier: "7312345678901234567",
+                                                                         startedAt: "1764550000.5",
+                                                                         standbys: [StreamingStandby(applicationName: "standby", slotName: nil, syncState: "sync")]))),
+                               PeerReport(peer: PeerAddress(host: "fd00::2", port: nil), outcome: .failure(.timedOut(phase: .loggingIn))),
+                               PeerReport(peer: PeerAddress(host: "db3", port: "6432"), outcome: .failure(.noResponse(detail: "refused"))),
+                           ])),
+        .success(NodeState(inRecovery: false, peers: [])),
         .success(NodeState(inRecovery: true, receiver: .notVisible,
                            identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: "db3", applicationName: nil))),
         .success(standby),
@@ -70,6 +79,7 @@ struct CacheEntryTests {
             receiver none
             position none
             identity none
+            peers none
             end
 
             """)
@@ -86,6 +96,8 @@ struct CacheEntryTests {
     @Test("anything but what encoded writes is corrupt", arguments: [
         ("pgsqlchk-cache 3", "pgsqlchk-cache 2"),
         ("identity none", "identity"),
+        ("peers none", "peers 1"),
+        ("peers none", "peers -1"),
         ("key 0123456789abcdef", "key 0123456789ABCDEF"),
         ("key 0123456789abcdef", "key ../../etc/passwd"),
         ("boot 1767225600", "boot 1767225600.5"),

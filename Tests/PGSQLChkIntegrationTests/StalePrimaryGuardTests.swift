@@ -61,8 +61,9 @@ struct GuardCluster {
     }
 
     /// `sql`'s output on `node`, unaligned and tuples only, as the superuser.
-    func query(_ node: GuardNode, _ sql: String) throws -> String {
-        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh", "psql", node.rawValue, "-At", "-c", sql],
+    func query(_ node: GuardNode, _ sql: String, database: String = "postgres") throws -> String {
+        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh", "psql", node.rawValue,
+                                "-d", database, "-At", "-c", sql],
                                input: .null, environment: Child.projectEnvironment())
         try #require(result.status == 0, "psql on \(node.rawValue) failed: \(result.text)")
         var text = result.text
