@@ -333,6 +333,7 @@ struct CacheEntry: Equatable, Sendable {
     private static func phaseName(_ phase: CheckPhase) -> String {
         switch phase {
         case .readingRequest: "reading_request"
+        case .awaitingSharedProbe: "awaiting_shared_probe"
         case .resolving: "resolving"
         case .connecting: "connecting"
         case .loggingIn: "logging_in"

@@ -3,6 +3,9 @@
 enum CheckPhase: String, CaseIterable, Sendable {
     /// Waiting for the peer's request.
     case readingRequest = "waiting for the request"
+    /// Waiting for the check that holds the result cache's lock to finish
+    /// its probe (``ResultCache``).
+    case awaitingSharedProbe = "waiting for another check's probe"
     /// libpq's synchronous start: the host name lookup (and the service and
     /// password files), which no poll loop can interrupt.
     case resolving = "looking up the server's host name"
@@ -12,6 +15,7 @@ enum CheckPhase: String, CaseIterable, Sendable {
     case loggingIn = "logging in"
     /// The role or replication statement's round trip.
     case querying = "querying"
-    /// The stale-primary guard's questions to the peers (a primary with `--peers`).
+    /// The questions to the peers: a primary's for the stale-primary guard, a
+    /// standby's for `/synchronous` and `/asynchronous`.
     case askingPeers = "asking the peers"
 }

@@ -69,8 +69,11 @@ struct HealthCheck {
         }
         let guarded = !configuration.peers.isEmpty
         let probeStart = Deadline.now()
-        let probed = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
-            .outcome(depth: depth(for: request), before: probeDeadline) { probe(for: request, drain: drain) }
+        let cache = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
+        if cache.applies {
+            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .awaitingSharedProbe), exitStatus: .unavailable)
+        }
+        let probed = cache.outcome(depth: depth(for: request), before: probeDeadline) { probe(for: request, drain: drain) }
         let outcome = probed.outcome
         var guardReport: GuardReport?
         var synchrony: Synchrony?
