@@ -69,12 +69,15 @@ struct HealthCheck {
                 return ExitCode.refused.rawValue
             }
         }
+        // The agent's maxconn counts the asking HAProxy's own sessions back
+        // in (ConnectionSlots): they are known by its address.
+        request.maxconn?.peer = CheckPeer.peerAddress()
         let guarded = !configuration.peers.isEmpty
         let probeStart = Deadline.now()
         let probed = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
-            .outcome(depth: depth(for: request), before: probeDeadline) {
-                RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
-                              before: probeDeadline) { phase in
+            .outcome(depth: depth(for: request), maxconn: request.maxconn, before: probeDeadline) {
+                RoleProbe.run(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
+                              positionOnPrimary: guarded, before: probeDeadline) { phase in
                     Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
                 }
             }
@@ -98,6 +101,9 @@ struct HealthCheck {
         // not match the endpoint (/primary on a standby) is every check's answer.
         if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
             diagnostics.report("\(request.endpoint.rawValue): \(unmet)")
+        }
+        if case .withheld(let reason)? = AgentReply.maxconn(for: verdict, request: request), verdict.state != nil {
+            diagnostics.report("maxconn left out: \(reason)")
         }
         send(render(verdict, for: request))
         return verdict.exitStatus.rawValue

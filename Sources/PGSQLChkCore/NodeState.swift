@@ -35,6 +35,8 @@ struct NodeState: Equatable, Sendable {
     /// The primary's position for the stale-primary guard; asked only on a
     /// primary, and only when `--peers` is set.
     var position: NodePosition?
+    /// The connection slots, counted for the agent's `maxconn=auto` only.
+    var connectionSlots: ConnectionSlots?
 
     /// How far this standby is behind the primary, in bytes of WAL it has not
     /// replayed (`lag=`, Patroni's meaning). Known only while the WAL receiver
