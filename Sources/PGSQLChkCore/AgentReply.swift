@@ -11,7 +11,8 @@
 /// drain file, or a recovered node, restores the server without an admin in HAProxy.
 /// With `maxconn=auto` in `agent-send`, `ready` and `drain` lines also carry
 /// `maxconn:N` (``ConnectionSlots/maxconn(for:)``), unless it is unknown:
-/// HAProxy then keeps the server's maxconn as it was.
+/// HAProxy then keeps the server's maxconn as it was. With `maxconn=only`
+/// the line is `maxconn:N` alone, or empty, whatever the verdict.
 enum AgentReply {
     /// The smallest weight a standby within its lag limit keeps, so that it
     /// still takes some reads while it catches up.
@@ -20,9 +21,12 @@ enum AgentReply {
     /// The reply line (with its newline) to `verdict`, the answer `/read-only`
     /// gives to `request`: 200 is `ready up` with the weight, 404
     /// (maintenance) `drain`, each with the `maxconn` asked for when known;
-    /// anything else `down #` and the reason.
+    /// anything else `down #` and the reason. `maxconn=only` replaces all of
+    /// it with the `maxconn` alone.
     static func line(for verdict: Verdict, request: CheckRequest) -> String {
         switch (verdict.status, verdict.state) {
+        case _ where request.maxconn?.alone == true:
+            maxconnWord(verdict, request).dropFirst() + "\n"
         case (.ok, let state?):
             "ready up \(weightPercent(of: state, requirements: request.requirements))%\(maxconnWord(verdict, request))\n"
         case (.notFound, _):
@@ -32,7 +36,7 @@ enum AgentReply {
         }
     }
 
-    /// What `request`'s `maxconn=auto` gets from what the probe found; nil
+    /// What `request`'s `maxconn=` gets from what the probe found; nil
     /// when it was not asked. A failed probe has found nothing.
     static func maxconn(for verdict: Verdict, request: CheckRequest) -> Maxconn? {
         guard let asked = request.maxconn else { return nil }

@@ -1,9 +1,14 @@
 /// What an `agent-send` line asks of the `maxconn` the agent advertises
-/// (``ConnectionSlots/maxconn(for:)``): `maxconn=auto` turns it on,
-/// `maxconn_role=app` caps it by that role's CONNECTION LIMIT,
-/// `check_slots=N` keeps N slots for the checks instead of the check role's
-/// own CONNECTION LIMIT.
+/// (``ConnectionSlots/maxconn(for:)``): `maxconn=auto` adds it to the usual
+/// reply, `maxconn=only` makes it the whole reply; `maxconn_role=app` caps
+/// it by that role's CONNECTION LIMIT, `check_slots=N` keeps N slots for the
+/// checks instead of the check role's own CONNECTION LIMIT.
 struct MaxconnRequest: Equatable, Sendable {
+    /// `maxconn=only`: the reply is `maxconn:N` alone, or an empty line,
+    /// which HAProxy 2.6 takes as "no status change" (measured): the HTTP
+    /// check alone decides UP and DOWN, with its `fall`. The agent's `down`
+    /// would take the server DOWN at the first failed probe.
+    var alone = false
     /// `maxconn_role=`: the role HAProxy's clients log in as.
     var clientRole: String?
     /// `check_slots=`: the slots kept free for the checks; nil keeps the
@@ -18,7 +23,7 @@ struct MaxconnRequest: Equatable, Sendable {
 
     /// The request that `parameters` (name and value, each once, all among
     /// ``parameters``) make; nil when there are none. The others need
-    /// `maxconn=auto`, so that a line without it never half-asks.
+    /// `maxconn=`, so that a line without it never half-asks.
     static func parse(_ parameters: [(name: String, value: String)]) throws(RequestError) -> MaxconnRequest? {
         guard !parameters.isEmpty else { return nil }
         var request = MaxconnRequest()
@@ -26,9 +31,10 @@ struct MaxconnRequest: Equatable, Sendable {
         for (name, value) in parameters {
             switch name {
             case "maxconn":
-                guard value == "auto" else {
-                    throw .invalidValue(parameter: name, value: value, expected: "only auto is supported")
+                guard value == "auto" || value == "only" else {
+                    throw .invalidValue(parameter: name, value: value, expected: "expected auto or only")
                 }
+                request.alone = value == "only"
                 switchedOn = true
             case "maxconn_role":
                 guard !value.isEmpty else { throw .invalidValue(parameter: name, value: value, expected: "expected a role name") }
@@ -42,7 +48,7 @@ struct MaxconnRequest: Equatable, Sendable {
         }
         guard switchedOn else {
             let (name, value) = parameters[0]
-            throw .invalidValue(parameter: name, value: value, expected: "only with maxconn=auto")
+            throw .invalidValue(parameter: name, value: value, expected: "only with maxconn=auto or maxconn=only")
         }
         return request
     }

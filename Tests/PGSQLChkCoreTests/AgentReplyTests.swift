@@ -54,6 +54,19 @@ struct AgentReplyTests {
         #expect(AgentReply.line(for: verdict, request: request) == line)
     }
 
+    @Test("maxconn=only answers maxconn:N alone, or an empty line, and never up, down or drain: the HTTP check keeps those", arguments: [
+        (Result<NodeState, ProbeFailure>.success(NodeState(inRecovery: false, connectionSlots: slots)), false, "maxconn:10\n"),
+        (.success(NodeState(inRecovery: false, connectionSlots: slots)), true, "maxconn:10\n"),
+        (.success(NodeState(inRecovery: false)), false, "\n"),
+        (.failure(.tooManyConnections(detail: "53300")), false, "\n"),
+        (.failure(.timedOut(phase: .querying)), true, "\n"),
+    ] as [(Result<NodeState, ProbeFailure>, Bool, String)])
+    func maxconnOnly(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, line: String) {
+        let request = CheckRequest(endpoint: .readOnly, maxconn: MaxconnRequest(alone: true, peer: "127.0.0.1"))
+        let verdict = Verdict(for: request, outcome: outcome, drain: maintenance ? .present : .absent)
+        #expect(AgentReply.line(for: verdict, request: request) == line)
+    }
+
     @Test("without maxconn=auto no reply carries maxconn, even when the slots are known")
     func maxconnNotAsked() {
         let request = CheckRequest(endpoint: .readOnly)

@@ -19,10 +19,11 @@ struct DialectTests {
         #expect(try agentRequest(line) == CheckRequest(endpoint: .readOnly, requirements: requirements))
     }
 
-    @Test("agent-send asks for maxconn with maxconn=auto, which the other maxconn parameters need", arguments: [
+    @Test("agent-send asks for maxconn with maxconn=auto or =only, which the other maxconn parameters need", arguments: [
         ("maxconn=auto\n", MaxconnRequest()),
         ("lag=7&maxconn=auto&maxconn_role=app\n", MaxconnRequest(clientRole: "app")),
         ("check_slots=4&maxconn=auto\n", MaxconnRequest(checkSlots: 4)),
+        ("maxconn=only&maxconn_role=app\n", MaxconnRequest(alone: true, clientRole: "app")),
     ])
     func agentMaxconn(line: String, maxconn: MaxconnRequest) throws {
         let request = try #require(try agentRequest(line))
@@ -30,10 +31,10 @@ struct DialectTests {
         #expect(request.depth == .connectionSlots)
     }
 
-    @Test("a maxconn parameter that does not parse, or comes without maxconn=auto, is refused", arguments: [
-        ("maxconn=80\n", RequestError.invalidValue(parameter: "maxconn", value: "80", expected: "only auto is supported")),
-        ("maxconn_role=app\n", .invalidValue(parameter: "maxconn_role", value: "app", expected: "only with maxconn=auto")),
-        ("check_slots=4\n", .invalidValue(parameter: "check_slots", value: "4", expected: "only with maxconn=auto")),
+    @Test("a maxconn parameter that does not parse, or comes without maxconn=, is refused", arguments: [
+        ("maxconn=80\n", RequestError.invalidValue(parameter: "maxconn", value: "80", expected: "expected auto or only")),
+        ("maxconn_role=app\n", .invalidValue(parameter: "maxconn_role", value: "app", expected: "only with maxconn=auto or maxconn=only")),
+        ("check_slots=4\n", .invalidValue(parameter: "check_slots", value: "4", expected: "only with maxconn=auto or maxconn=only")),
         ("maxconn=auto&check_slots=-1\n", .invalidValue(parameter: "check_slots", value: "-1", expected: "expected a number of connections such as 5")),
         ("maxconn=auto&maxconn_role=\n", .invalidValue(parameter: "maxconn_role", value: "", expected: "expected a role name")),
         ("maxconn=auto&maxconn=auto\n", .repeatedParameter(name: "maxconn")),
