@@ -48,12 +48,15 @@ bash Tests/system/haproxy-pair-test.sh
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
 # --inetd --accept, as pgsqlchk.socket does. The failover above swapped the
-# roles; the suite finds them.
+# roles; the suite finds them. The agent's maxconn again: it knows HAProxy by
+# the address of the socket it is handed, which socket activation hands over
+# otherwise than xinetd.
 bash scripts/stack.sh stop
 PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
 swift test --skip-build --filter EndToEndTests
+swift test --skip-build --filter AgentMaxconnTests
 
 # The stale-primary guard promotes, stops and rebuilds nodes of a three-node
 # cluster of its own, on its own run directory and ports.
