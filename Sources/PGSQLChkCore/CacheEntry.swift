@@ -10,7 +10,7 @@ import Glibc
 /// The file is text, one `name value` line per field in a fixed order,
 /// versioned by its first line and closed by `end`:
 ///
-///     pgsqlchk-cache 1
+///     pgsqlchk-cache 3
 ///     key 9f1c0a7d3e5b2c41
 ///     boot 1767225600
 ///     probed 81234567890123
@@ -23,7 +23,7 @@ import Glibc
 /// a missing, extra, reordered or malformed line makes the entry corrupt.
 struct CacheEntry: Equatable, Sendable {
     /// The format's version, the first line's number.
-    static let version = 3
+    static let version = 4
     /// Larger than any entry ``encoded`` writes; a bigger file is not read.
     static let maximumSize = 8_192
 
@@ -117,9 +117,21 @@ struct CacheEntry: Equatable, Sendable {
         }
         if let position = state.position {
             lines += ["position present", "position_in_recovery " + flag(position.inRecovery), "position_timeline \(position.timeline)",
-                      "position_system_identifier " + clean(position.systemIdentifier), "position_started_at " + clean(position.startedAt)]
+                      "position_system_identifier " + clean(position.systemIdentifier), "position_started_at " + clean(position.startedAt),
+                      "position_standbys \(position.standbys.count)"]
+            for standby in position.standbys {
+                lines += ["standby_sync_state " + clean(standby.syncState), "standby_slot " + optional(standby.slotName.map(clean)),
+                          "standby_application_name " + clean(standby.applicationName)]
+            }
         } else {
             lines.append("position none")
+        }
+        if let identity = state.identity {
+            lines += ["identity present", "identity_system_identifier " + clean(identity.systemIdentifier),
+                      "identity_slot " + optional(identity.slotName.map(clean)),
+                      "identity_application_name " + optional(identity.applicationName.map(clean))]
+        } else {
+            lines.append("identity none")
         }
         if let slots = state.connectionSlots {
             lines += ["slots present", "max_connections \(slots.maxConnections)",
@@ -200,10 +212,28 @@ struct CacheEntry: Equatable, Sendable {
         case "present":
             guard let inRecovery = flag(try reader.take("position_in_recovery")) else { throw .corrupt("position_in_recovery") }
             let timeline = try number(try reader.take("position_timeline"), "position_timeline", as: Int.self)
-            state.position = NodePosition(inRecovery: inRecovery, timeline: timeline,
-                                          systemIdentifier: try reader.take("position_system_identifier"),
-                                          startedAt: try reader.take("position_started_at"))
+            var position = NodePosition(inRecovery: inRecovery, timeline: timeline,
+                                        systemIdentifier: try reader.take("position_system_identifier"),
+                                        startedAt: try reader.take("position_started_at"))
+            let count = try number(try reader.take("position_standbys"), "position_standbys", as: Int.self)
+            guard (0...maximumSize).contains(count) else { throw .corrupt("position_standbys") }
+            for _ in 0..<count {
+                let syncState = try reader.take("standby_sync_state")
+                let slot = optionalText(try reader.take("standby_slot"))
+                position.standbys.append(StreamingStandby(applicationName: try reader.take("standby_application_name"),
+                                                          slotName: slot, syncState: syncState))
+            }
+            state.position = position
         default: throw .corrupt("position")
+        }
+        switch try reader.take("identity") {
+        case "none":
+            break
+        case "present":
+            state.identity = StandbyIdentity(systemIdentifier: try reader.take("identity_system_identifier"),
+                                             slotName: optionalText(try reader.take("identity_slot")),
+                                             applicationName: optionalText(try reader.take("identity_application_name")))
+        default: throw .corrupt("identity")
         }
         switch try reader.take("slots") {
         case "none":

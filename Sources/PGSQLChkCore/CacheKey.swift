@@ -19,7 +19,7 @@ struct CacheKey: Equatable, Sendable {
         parts = [
             Self.part("host", settings.host), Self.part("port", settings.port),
             Self.part("user", settings.user), Self.part("dbname", settings.dbname),
-            Self.part("depth", Self.depthName(depth)),
+            Self.part("depth", "\(depth)"),
             Self.part("uid", String(user)),
         ]
         parts += environment.filter { $0.hasPrefix("PG") && !$0.hasPrefix("PGPASSWORD=") }.sorted().map { "env " + $0 }
@@ -44,14 +44,6 @@ struct CacheKey: Equatable, Sendable {
         }
         let hex = String(hash, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
-    private static func depthName(_ depth: ProbeDepth) -> String {
-        switch depth {
-        case .role: "role"
-        case .replication: "replication"
-        case .connectionSlots: "connection_slots"
-        }
     }
 
     private static func part(_ name: String, _ value: String?) -> String {

@@ -31,6 +31,15 @@ struct CheckRequest: Equatable, Sendable {
     /// The agent's `maxconn=auto` and its parameters; nil when not asked.
     var maxconn: MaxconnRequest?
 
+    /// The request's limits with `replication_state=streaming` added: a
+    /// standby that is not streaming is neither ready nor in the primary's
+    /// synchronous set.
+    var streamingRequirements: StandbyRequirements {
+        var streaming = requirements
+        streaming.requiresStreaming = true
+        return streaming
+    }
+
     /// Whether answering needs more than the role: a JSON document, or a
     /// standby limit on an endpoint that checks standby limits; the
     /// connection slots as well for the agent's `maxconn`.
@@ -40,6 +49,8 @@ struct CheckRequest: Equatable, Sendable {
             .connectionSlots
         case .status, .metrics, .readiness:
             .replication
+        case .synchronous, .asynchronous:
+            .synchrony
         case .role, .replica, .readOnly:
             format != .text || requirements != StandbyRequirements() ? .replication : .role
         case .primary, .health, .liveness:

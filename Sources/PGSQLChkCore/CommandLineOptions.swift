@@ -292,7 +292,8 @@ enum CommandLineOptions {
           -t, --timeout=SECS       deadline for the whole check (default: \(Configuration.defaultTimeout))
           -e, --endpoint=PATH      question asked when no HTTP request arrives (default: /):
                                    /, /primary, /replica, /read-only, /health, /status,
-                                   /liveness, /readiness, /metrics,
+                                   /liveness, /readiness, /synchronous, /asynchronous,
+                                   /metrics,
                                    with ?lag=, ?replay_delay=, ?replication_state=streaming
           -o, --output=FORMAT      by hand: http, summary, json or none (default: http)
           -q, --probe=KIND         liveness or readiness, exit status only, for

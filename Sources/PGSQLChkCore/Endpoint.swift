@@ -21,6 +21,12 @@ enum Endpoint: String, CaseIterable, Sendable {
     /// `/readiness` (Kubernetes): 200 when the node can serve its role: the
     /// primary, or a streaming standby that meets the requirements.
     case readiness = "/readiness"
+    /// `/synchronous`, `/sync`: 200 only on a standby that the primary
+    /// counts for synchronous commit, asked through `--peers`.
+    case synchronous = "/synchronous"
+    /// `/asynchronous`, `/async`: 200 only on a standby the primary streams
+    /// to without waiting for it (or through another standby).
+    case asynchronous = "/asynchronous"
     /// `/metrics`: the node's state in Prometheus's text format, 200 whenever
     /// the check ran (`pgsqlchk_up` says whether PostgreSQL answered).
     case metrics = "/metrics"
@@ -35,6 +41,8 @@ enum Endpoint: String, CaseIterable, Sendable {
         ("/status", .status),
         ("/liveness", .liveness),
         ("/readiness", .readiness),
+        ("/synchronous", .synchronous), ("/sync", .synchronous),
+        ("/asynchronous", .asynchronous), ("/async", .asynchronous),
         ("/metrics", .metrics),
     ]
 
@@ -48,12 +56,16 @@ enum Endpoint: String, CaseIterable, Sendable {
     /// without their aliases, for a reason line.
     static let choices = Text.alternatives(allCases.map(\.rawValue))
 
+    /// Whether the answer depends on what the primary says of this standby,
+    /// so that a standby's check asks its peers.
+    var asksPrimary: Bool { self == .synchronous || self == .asynchronous }
+
     /// Whether the answer routes traffic, so that the drain file and the
     /// stale-primary guard apply. `/health`, `/status`, `/liveness` and
     /// `/metrics` report; they do not route.
     var routes: Bool {
         switch self {
-        case .role, .primary, .replica, .readOnly, .readiness: true
+        case .role, .primary, .replica, .readOnly, .readiness, .synchronous, .asynchronous: true
         case .health, .status, .liveness, .metrics: false
         }
     }

@@ -83,6 +83,7 @@ struct HealthCheck {
             }
         let outcome = probed.outcome
         var guardReport: GuardReport?
+        var synchrony: Synchrony?
         switch outcome {
         case .failure(let failure):
             diagnostics.report("\(failure.reason): \(failure.detail)")
@@ -94,7 +95,13 @@ struct HealthCheck {
         case .success:
             break
         }
-        var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport)
+        // Only the primary knows which standbys it waits for.
+        if case .success(let state) = outcome, state.inRecovery, request.endpoint.asksPrimary, guarded {
+            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
+            synchrony = Synchrony.find(identity: state.identity, timeline: state.timeline,
+                                       peers: askPeers(configuration.peers, configuration.connection, peersDeadline))
+        }
+        var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport, synchrony: synchrony)
         verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
         verdict.age = probed.age
         // A standby that misses its limits is news; a role that simply does
@@ -113,7 +120,7 @@ struct HealthCheck {
     /// the request decides.
     private func depth(for request: CheckRequest) -> ProbeDepth {
         switch mode {
-        case .byHand(.summary), .byHand(.json): .replication
+        case .byHand(.summary), .byHand(.json): request.depth == .synchrony ? .synchrony : .replication
         case .checkConnection, .byHand(.http), .byHand(.none): request.depth
         }
     }

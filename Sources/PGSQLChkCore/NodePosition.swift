@@ -13,6 +13,9 @@ struct NodePosition: Equatable, Sendable {
     /// `pg_postmaster_start_time()` as seconds since the epoch, to the
     /// microsecond: with the system identifier, names one running server.
     var startedAt: String
+    /// A primary's WAL senders (`pg_stat_replication`), for `/synchronous`
+    /// and `/asynchronous` on its standbys; empty on a standby.
+    var standbys: [StreamingStandby] = []
 
     /// `primary` or `standby`.
     var role: String { inRecovery ? "standby" : "primary" }
@@ -34,7 +37,9 @@ struct NodePosition: Equatable, Sendable {
     /// received timeline needs `pg_read_all_stats` (`pg_monitor`); without it
     /// the newest of the last restartpoint's and the minimum recovery point's
     /// timelines stands in, which can trail a timeline switch by up to
-    /// `checkpoint_timeout`.
+    /// `checkpoint_timeout`. A primary also lists its senders' sync states
+    /// (``StreamingStandby/list(from:)``); the slot a sender holds is the one
+    /// whose `active_pid` is the sender's.
     static let query = """
         SELECT s.in_recovery,
           CASE WHEN s.in_recovery
@@ -44,7 +49,14 @@ struct NodePosition: Equatable, Sendable {
                ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
           END AS timeline,
           (pg_catalog.pg_control_system()).system_identifier AS system_identifier,
-          extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text AS started_at
+          extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text AS started_at,
+          CASE WHEN NOT s.in_recovery THEN
+            (SELECT pg_catalog.string_agg(COALESCE(r.sync_state, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
+                                          OPERATOR(pg_catalog.||) COALESCE(l.slot_name::text, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
+                                          OPERATOR(pg_catalog.||) COALESCE(r.application_name, ''), pg_catalog.chr(30))
+             FROM pg_catalog.pg_stat_replication r
+               LEFT JOIN pg_catalog.pg_replication_slots l ON l.active_pid OPERATOR(pg_catalog.=) r.pid)
+          END AS standbys
         FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery) s
         """
 
@@ -57,13 +69,15 @@ struct NodePosition: Equatable, Sendable {
               let system = try row.value(of: "system_identifier"), !system.isEmpty, system.allSatisfy(\.isASCIIDigit),
               let started = try row.value(of: "started_at"), !started.isEmpty
         else { throw .queryFailed(detail: "incomplete answer to the guard's query: \(row.values)") }
-        self.init(inRecovery: role == "t", timeline: timeline, systemIdentifier: system, startedAt: started)
+        self.init(inRecovery: role == "t", timeline: timeline, systemIdentifier: system, startedAt: started,
+                  standbys: try StreamingStandby.list(from: try row.value(of: "standbys")))
     }
 
-    init(inRecovery: Bool, timeline: Int, systemIdentifier: String, startedAt: String) {
+    init(inRecovery: Bool, timeline: Int, systemIdentifier: String, startedAt: String, standbys: [StreamingStandby] = []) {
         self.inRecovery = inRecovery
         self.timeline = timeline
         self.systemIdentifier = systemIdentifier
         self.startedAt = startedAt
+        self.standbys = standbys
     }
 }

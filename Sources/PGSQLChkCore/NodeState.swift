@@ -35,6 +35,9 @@ struct NodeState: Equatable, Sendable {
     /// The primary's position for the stale-primary guard; asked only on a
     /// primary, and only when `--peers` is set.
     var position: NodePosition?
+    /// How the primary knows this standby, for `/synchronous` and
+    /// `/asynchronous`; asked only on a standby, and only for them.
+    var identity: StandbyIdentity?
     /// The connection slots, counted for the agent's `maxconn=auto` only.
     var connectionSlots: ConnectionSlots?
 

@@ -4,6 +4,9 @@ enum ProbeDepth: Sendable {
     case role
     /// The role and every replication signal (``RoleProbe/replicationQuery``).
     case replication
+    /// Every replication signal and, on a standby, how its primary knows it
+    /// (``StandbyIdentity``): what `/synchronous` and `/asynchronous` need.
+    case synchrony
     /// All of the above and the connection slots, for the agent's `maxconn`
     /// (``RoleProbe/slotsQuery``).
     case connectionSlots
@@ -150,8 +153,9 @@ enum RoleProbe {
     ///
     /// With `positionOnPrimary` (the stale-primary guard is on), a primary is
     /// also asked its ``NodePosition`` on the same connection; a standby,
-    /// and every node without the guard, is asked nothing more. `maxconn`
-    /// says whom the connection slots are counted for.
+    /// and every node without the guard, is asked nothing more, but a
+    /// standby at ``ProbeDepth/synchrony`` depth its ``StandbyIdentity``.
+    /// `maxconn` says whom the connection slots are counted for.
     static func run(_ settings: ConnectionSettings, depth: ProbeDepth, maxconn: MaxconnRequest? = nil, positionOnPrimary: Bool = false,
                     before deadline: Deadline,
                     entering: (CheckPhase) -> Void) -> Result<NodeState, ProbeFailure> {
@@ -167,13 +171,16 @@ enum RoleProbe {
                 }
                 state = NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
                                   receiver: inRecovery ? .notVisible : .notApplicable)
-            case .replication:
+            case .replication, .synchrony:
                 let row = try connection.firstRow(of: replicationQuery, before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
             case .connectionSlots:
                 let row = try connection.firstRow(of: slotsQuery, parameters: [maxconn?.peer, maxconn?.clientRole], before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
                 state.connectionSlots = try connectionSlots(from: row)
+            }
+            if depth == .synchrony, state.inRecovery {
+                state.identity = try StandbyIdentity(row: try connection.firstRow(of: StandbyIdentity.query, before: deadline))
             }
             if positionOnPrimary, !state.inRecovery {
                 let position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))

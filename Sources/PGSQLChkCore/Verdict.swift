@@ -14,8 +14,14 @@
 /// | `/health`                 | 200            | 200            | 200          | 503         |
 /// | `/status` (JSON)          | 200            | 200            | 200          | 503         |
 /// | `/readiness`              | 200            | 200 if streaming | 503 why    | 503         |
+/// | `/synchronous`, `/sync`   | 503            | 200 if streaming and synchronous | 503 why | 503 |
+/// | `/asynchronous`, `/async` | 503            | 200 if streaming and asynchronous | 503 why | 503 |
 /// | `/liveness`               | 200            | 200            | 200          | 200 if the server refused the login, else 503 |
 /// | `/metrics` (Prometheus)   | 200            | 200            | 200          | 200, `pgsqlchk_up 0` |
+///
+/// Only the primary knows which standbys are synchronous: `/synchronous` and
+/// `/asynchronous` take its word through `--peers` (``Synchrony``), and
+/// without peers answer 503 rather than guess.
 ///
 /// The stale-primary guard (``StalePrimaryGuard``, `--peers`) turns a
 /// primary's routing answers (the first four rows) into 503 with its reason
@@ -52,7 +58,8 @@ struct Verdict: Equatable, Sendable {
 
 extension Verdict {
     /// The answer to `request` given what the probe found.
-    init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, drain: DrainState, guardReport: GuardReport? = nil) {
+    init(for request: CheckRequest, outcome: Result<NodeState, ProbeFailure>, drain: DrainState, guardReport: GuardReport? = nil,
+         synchrony: Synchrony? = nil) {
         switch (outcome, request.endpoint) {
         case (.failure(let failure), .metrics):
             self.init(status: .ok, body: failure.reason, exitStatus: .success)
@@ -61,7 +68,7 @@ extension Verdict {
         case (.failure(let failure), _):
             self.init(unavailable: failure.reason)
         case (.success(let state), _):
-            self.init(for: request, state: state)
+            self.init(for: request, state: state, synchrony: synchrony ?? .withoutPeers)
         }
         self.drain = drain
         self.guardReport = guardReport
@@ -75,18 +82,22 @@ extension Verdict {
     }
 
     /// The answer to `request` from a node that answered, before the drain file.
-    private init(for request: CheckRequest, state: NodeState) {
+    private init(for request: CheckRequest, state: NodeState, synchrony: Synchrony) {
         let unmet = state.inRecovery ? request.requirements.unmet(by: state) : nil
         switch (request.endpoint, state.inRecovery) {
         case (.role, false), (.readOnly, false), (.primary, false), (.readiness, false):
             self.init(status: .ok, body: "primary", exitStatus: .success)
         case (.readiness, true):
-            var ready = request.requirements
-            ready.requiresStreaming = true
-            if let unready = ready.unmet(by: state) {
+            if let unready = request.streamingRequirements.unmet(by: state) {
                 self.init(unavailable: unready)
             } else {
                 self.init(status: .ok, body: "standby", exitStatus: .success)
+            }
+        case (.synchronous, true), (.asynchronous, true):
+            if let unmet = request.streamingRequirements.unmet(by: state) {
+                self.init(unavailable: unmet)
+            } else {
+                self.init(wantsSynchronous: request.endpoint == .synchronous, synchrony: synchrony)
             }
         case (.role, true) where unmet == nil:
             self.init(status: .partialContent, body: "standby", exitStatus: .standby)
@@ -96,12 +107,32 @@ extension Verdict {
             self.init(unavailable: unmet ?? "standby")
         case (.primary, true):
             self.init(unavailable: "not the primary: standby")
-        case (.replica, false):
+        case (.replica, false), (.synchronous, false), (.asynchronous, false):
             self.init(unavailable: "not a standby: primary")
         case (.health, _), (.status, _), (.liveness, _), (.metrics, _):
             self.init(status: .ok, body: state.role, exitStatus: .success)
         }
         self.state = state
+    }
+
+    /// A streaming standby's answer to `/synchronous` or `/asynchronous`.
+    private init(wantsSynchronous: Bool, synchrony: Synchrony) {
+        switch (wantsSynchronous, synchrony) {
+        case (true, .synchronous):
+            self.init(status: .ok, body: "synchronous standby", exitStatus: .success)
+        case (false, .asynchronous):
+            self.init(status: .ok, body: "asynchronous standby", exitStatus: .success)
+        case (false, .cascading(let primary)):
+            self.init(status: .ok, body: "asynchronous standby (cascading: \(primary) does not stream to it)", exitStatus: .success)
+        case (true, .asynchronous(let primary, let syncState)):
+            self.init(unavailable: "not a synchronous standby: \(primary) lists it as \(syncState)")
+        case (true, .cascading(let primary)):
+            self.init(unavailable: "not a synchronous standby: \(primary) does not stream to it (cascading)")
+        case (false, .synchronous(let primary, let syncState)):
+            self.init(unavailable: "not an asynchronous standby: \(primary) lists it as \(syncState)")
+        case (_, .unknown(let reason)):
+            self.init(unavailable: reason)
+        }
     }
 
     /// A 503 with `reason` as its body.

@@ -64,7 +64,7 @@ struct CheckRequestTests {
 
     @Test("the endpoint hint in a 400 lists every endpoint without aliases")
     func hint() {
-        #expect(Endpoint.choices == "/, /primary, /replica, /read-only, /health, /status, /liveness, /readiness or /metrics")
+        #expect(Endpoint.choices == "/, /primary, /replica, /read-only, /health, /status, /liveness, /readiness, /synchronous, /asynchronous or /metrics")
         #expect(RequestError.unknownEndpoint(path: "/x").reason.hasSuffix("; try " + Endpoint.choices))
     }
 }

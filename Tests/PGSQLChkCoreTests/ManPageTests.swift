@@ -51,6 +51,19 @@ struct ManPageTests {
         #expect(CommandLineOptions.helpText.contains("(default: \(Configuration.defaultTimeout))"))
     }
 
+    @Test("README's Options block is --help's, from \"Options:\" on")
+    func readmeOptions() throws {
+        let readme = try #require(DeploymentSampleTests.lines(of: "README.md"))
+        let heading = try #require(readme.firstIndex(of: "## Options"), "README.md has no \"## Options\"")
+        let opening = try #require(readme[heading...].firstIndex(of: "```"))
+        let closing = try #require(readme[(opening + 1)...].firstIndex(of: "```"))
+        let help = CommandLineOptions.helpText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let options = try #require(help.firstIndex(of: "Options:"))
+        var expected = Array(help[options...])
+        while expected.last == "" { expected.removeLast() }
+        #expect(Array(readme[(opening + 1)..<closing]) == expected)
+    }
+
     /// `man/pgsqlchk.1`, found from this file's path (`Tests/PGSQLChkCoreTests/`).
     private static func readManPage() -> String? {
         var root = #filePath

@@ -12,6 +12,14 @@ struct CacheEntryTests {
         .success(NodeState(inRecovery: false, serverVersion: "15.18", timeline: 1, walPosition: "0/301B770")),
         .success(NodeState(inRecovery: false, timeline: 2,
                            position: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "7312345678901234567", startedAt: "1764550000.123456"))),
+        .success(NodeState(inRecovery: false, timeline: 2,
+                           position: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "7312345678901234567", startedAt: "1764550000.123456",
+                                                  standbys: [StreamingStandby(applicationName: "db 2", slotName: "db2", syncState: "sync"),
+                                                             StreamingStandby(applicationName: "walreceiver", slotName: nil, syncState: "")]))),
+        .success(NodeState(inRecovery: true, receiver: .running(status: "streaming", silence: nil),
+                           identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: nil, applicationName: "standby"))),
+        .success(NodeState(inRecovery: true, receiver: .notVisible,
+                           identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: "db3", applicationName: nil))),
         .success(standby),
         .success(NodeState(inRecovery: true, receiver: .notVisible)),
         .success(NodeState(inRecovery: true, receiver: .stopped)),
@@ -47,7 +55,7 @@ struct CacheEntryTests {
     @Test("a primary's entry is these lines, in this order")
     func format() {
         #expect(Self.entry(Self.outcomes[0]).encoded == """
-            pgsqlchk-cache 3
+            pgsqlchk-cache 4
             key 0123456789abcdef
             boot 1767225600
             probed 5000000000
@@ -66,6 +74,7 @@ struct CacheEntryTests {
             replay_paused -
             receiver none
             position none
+            identity none
             slots none
             end
 
@@ -81,7 +90,8 @@ struct CacheEntryTests {
 
     /// Each line is a change to a valid entry's text that must make it corrupt.
     @Test("anything but what encoded writes is corrupt", arguments: [
-        ("pgsqlchk-cache 3", "pgsqlchk-cache 2"),
+        ("pgsqlchk-cache 4", "pgsqlchk-cache 3"),
+        ("identity none", "identity"),
         ("key 0123456789abcdef", "key 0123456789ABCDEF"),
         ("key 0123456789abcdef", "key ../../etc/passwd"),
         ("boot 1767225600", "boot 1767225600.5"),

@@ -100,7 +100,7 @@ struct RoleProbeTests {
     }
 
     @Test("no operator in any statement resolves through the search path",
-          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, RoleProbe.slotsQuery])
+          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, RoleProbe.slotsQuery, NodePosition.query, StandbyIdentity.query])
     func operatorsQualified(statement: String) {
         #expect(Self.unqualifiedOperators(in: statement) == [])
     }

@@ -155,4 +155,30 @@ struct ProbeEndpointVerdictTests {
         #expect(verdict.status == .ok)
         #expect(verdict.exitStatus == .success)
     }
+
+    static let sync = Synchrony.synchronous(primary: "db1:5432", syncState: "sync")
+    static let async = Synchrony.asynchronous(primary: "db1:5432", syncState: "potential")
+    static let cascading = Synchrony.cascading(primary: "db1:5432")
+
+    @Test("synchronous and asynchronous: a streaming standby within its limits, as the primary has it", arguments: [
+        (Endpoint.synchronous, Result<NodeState, ProbeFailure>.success(streaming), Synchrony?.some(sync), HTTPStatus.ok, "synchronous standby"),
+        (.synchronous, .success(streaming), async, .serviceUnavailable, "not a synchronous standby: db1:5432 lists it as potential"),
+        (.synchronous, .success(streaming), cascading, .serviceUnavailable, "not a synchronous standby: db1:5432 does not stream to it (cascading)"),
+        (.asynchronous, .success(streaming), async, .ok, "asynchronous standby"),
+        (.asynchronous, .success(streaming), cascading, .ok, "asynchronous standby (cascading: db1:5432 does not stream to it)"),
+        (.asynchronous, .success(streaming), sync, .serviceUnavailable, "not an asynchronous standby: db1:5432 lists it as sync"),
+        (.synchronous, .success(streaming), nil, .serviceUnavailable,
+         "synchronous state unknown: only the primary knows it; list the nodes with --peers"),
+        (.asynchronous, .success(streaming), .unknown(reason: "why"), .serviceUnavailable, "why"),
+        (.synchronous, .success(stopped), sync, .serviceUnavailable, "WAL receiver not running"),
+        (.asynchronous, .success(NodeState.standby(lag: 2048)), async, .serviceUnavailable, "replication lag 2 kB exceeds maximum 1 kB"),
+        (.synchronous, .success(primary), nil, .serviceUnavailable, "not a standby: primary"),
+        (.asynchronous, .failure(.noResponse(detail: "x")), nil, .serviceUnavailable, "no response from server"),
+    ] as [(Endpoint, Result<NodeState, ProbeFailure>, Synchrony?, HTTPStatus, String)])
+    func synchrony(endpoint: Endpoint, outcome: Result<NodeState, ProbeFailure>, synchrony: Synchrony?, status: HTTPStatus, body: String) {
+        let request = CheckRequest(endpoint: endpoint, requirements: StandbyRequirements(maximumLagBytes: 1024))
+        let verdict = Verdict(for: request, outcome: outcome, drain: .absent, synchrony: synchrony)
+        #expect(verdict.status == status)
+        #expect(verdict.body == body)
+    }
 }

@@ -60,6 +60,25 @@ struct GuardCluster {
                   environment: Child.projectEnvironment()).status == 0
     }
 
+    /// `sql`'s output on `node`, unaligned and tuples only, as the superuser.
+    func query(_ node: GuardNode, _ sql: String) throws -> String {
+        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh", "psql", node.rawValue, "-At", "-c", sql],
+                               input: .null, environment: Child.projectEnvironment())
+        try #require(result.status == 0, "psql on \(node.rawValue) failed: \(result.text)")
+        var text = result.text
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+
+    /// Polls `sql` on `node` until it prints `expected`, for up to 10 s.
+    func await(_ node: GuardNode, _ sql: String, prints expected: String) throws {
+        for _ in 0..<100 {
+            if try query(node, sql) == expected { return }
+            usleep(100_000)
+        }
+        Issue.record("\(sql) on \(node.rawValue) never printed \(expected); last: \(try query(node, sql))")
+    }
+
     func stop(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "stop", "-m", "immediate", "-w")) }
     func start(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "start", "-w")) }
     func promote(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "promote", "-w")) }
@@ -74,7 +93,7 @@ enum GuardNode: String, CaseIterable {
     case primary, standby, standby2
 }
 
-@Suite("Stale-primary guard against a real three-node cluster", .serialized,
+@Suite("Stale-primary guard and synchronous standbys against a real three-node cluster", .serialized,
        .enabled(if: GuardCluster.contract.isEnabled, GuardCluster.contract.skipReason))
 struct StalePrimaryGuardTests {
     let cluster: GuardCluster
