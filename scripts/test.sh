@@ -4,7 +4,7 @@
 # streaming standby; the systemd units and the Debian package; then xinetd and
 # HAProxy in front of both nodes (whose failover test changes the cluster, so
 # these come after everything that expects the original roles), the drain and
-# agent tests, the HAProxy pair in network namespaces, the end-to-end suite
+# agent tests, the agent's maxconn under a flood of clients, the HAProxy pair in network namespaces, the end-to-end suite
 # again under socket activation, and the stale-primary guard on a three-node
 # cluster of its own.
 set -euo pipefail
@@ -28,7 +28,7 @@ trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 . "$RUN/env"
 
 # Everything but the suites that need the stack, which is not up yet.
-swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests --skip StalePrimaryGuardTests
+swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests --skip AgentMaxconnTests --skip StalePrimaryGuardTests
 bash Tests/system/units-test.sh
 bash Tests/system/package-test.sh
 
@@ -39,6 +39,8 @@ swift test --skip-build --filter EndToEndTests
 # Separate runs: in one, Swift Testing would run them beside each other, and
 # the failover above must not overlap the drain and agent tests.
 swift test --skip-build --filter HAProxyFeatureTests
+# The floods fill the primary's slots and one takes it DOWN on purpose: alone too.
+swift test --skip-build --filter AgentMaxconnTests
 
 # Two HAProxy hosts with keepalived in network namespaces, against a cluster
 # of their own in a third: it needs none of the servers above.
@@ -46,12 +48,15 @@ bash Tests/system/haproxy-pair-test.sh
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
 # --inetd --accept, as pgsqlchk.socket does. The failover above swapped the
-# roles; the suite finds them.
+# roles; the suite finds them. The agent's maxconn again: it knows HAProxy by
+# the address of the socket it is handed, which socket activation hands over
+# otherwise than xinetd.
 bash scripts/stack.sh stop
 PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
 swift test --skip-build --filter EndToEndTests
+swift test --skip-build --filter AgentMaxconnTests
 
 # The stale-primary guard promotes, stops and rebuilds nodes of a three-node
 # cluster of its own, on its own run directory and ports.

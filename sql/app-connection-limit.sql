@@ -18,4 +18,8 @@
 -- <= this limit: clients beyond it wait in HAProxy's queue instead of
 -- being refused by PostgreSQL. Streaming replication's walsenders do not
 -- count against max_connections (they use max_wal_senders).
+-- The agent's maxconn (haproxy.cfg, `maxconn_role=app`; README, "maxconn
+-- from the agent") follows the slots actually free and never exceeds this
+-- limit minus app's sessions from elsewhere; with several HAProxies this
+-- limit stays the hard stop that keeps the checks' slots free.
 ALTER ROLE :"role" CONNECTION LIMIT :limit;

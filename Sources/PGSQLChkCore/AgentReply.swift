@@ -9,23 +9,45 @@
 /// only when `#` starts a word of its own: `down#reason` is ignored, measured).
 /// `ready` and `up` are repeated on every healthy answer so that removing the
 /// drain file, or a recovered node, restores the server without an admin in HAProxy.
+/// With `maxconn=auto` in `agent-send`, `ready` and `drain` lines also carry
+/// `maxconn:N` (``ConnectionSlots/maxconn(for:)``), unless it is unknown:
+/// HAProxy then keeps the server's maxconn as it was. With `maxconn=only`
+/// the line is `maxconn:N` alone, or empty, whatever the verdict.
 enum AgentReply {
     /// The smallest weight a standby within its lag limit keeps, so that it
     /// still takes some reads while it catches up.
     static let minimumWeightPercent: Int64 = 10
 
     /// The reply line (with its newline) to `verdict`, the answer `/read-only`
-    /// gives: 200 is `ready up` with the weight, 404 (maintenance) `drain`,
-    /// anything else `down #` and the reason.
-    static func line(for verdict: Verdict, requirements: StandbyRequirements) -> String {
+    /// gives to `request`: 200 is `ready up` with the weight, 404
+    /// (maintenance) `drain`, each with the `maxconn` asked for when known;
+    /// anything else `down #` and the reason. `maxconn=only` replaces all of
+    /// it with the `maxconn` alone.
+    static func line(for verdict: Verdict, request: CheckRequest) -> String {
         switch (verdict.status, verdict.state) {
+        case _ where request.maxconn?.alone == true:
+            maxconnWord(verdict, request).dropFirst() + "\n"
         case (.ok, let state?):
-            "ready up \(weightPercent(of: state, requirements: requirements))%\n"
+            "ready up \(weightPercent(of: state, requirements: request.requirements))%\(maxconnWord(verdict, request))\n"
         case (.notFound, _):
-            "drain\n"
+            "drain\(maxconnWord(verdict, request))\n"
         default:
             "down #\(verdict.body)\n"
         }
+    }
+
+    /// What `request`'s `maxconn=` gets from what the probe found; nil
+    /// when it was not asked. A failed probe has found nothing.
+    static func maxconn(for verdict: Verdict, request: CheckRequest) -> Maxconn? {
+        guard let asked = request.maxconn else { return nil }
+        guard let slots = verdict.state?.connectionSlots else { return .withheld(reason: "connection slots not probed") }
+        return slots.maxconn(for: asked)
+    }
+
+    /// ` maxconn:N`, or nothing when not asked or withheld.
+    private static func maxconnWord(_ verdict: Verdict, _ request: CheckRequest) -> String {
+        guard case .advertised(let value) = maxconn(for: verdict, request: request) else { return "" }
+        return " maxconn:\(value)"
     }
 
     /// The reply to an `agent-send` line that does not parse.

@@ -23,7 +23,7 @@ import Glibc
 /// a missing, extra, reordered or malformed line makes the entry corrupt.
 struct CacheEntry: Equatable, Sendable {
     /// The format's version, the first line's number.
-    static let version = 3
+    static let version = 4
     /// Larger than any entry ``encoded`` writes; a bigger file is not read.
     static let maximumSize = 32_768
 
@@ -139,6 +139,15 @@ struct CacheEntry: Equatable, Sendable {
         } else {
             lines.append("peers none")
         }
+        if let slots = state.connectionSlots {
+            lines += ["slots present", "max_connections \(slots.maxConnections)",
+                      "superuser_reserved_connections \(slots.superuserReservedConnections)",
+                      "reserved_connections \(slots.reservedConnections)", "check_role_limit \(slots.checkRoleLimit)",
+                      "sessions_elsewhere " + optional(slots.sessionsElsewhere), "client_role_limit " + optional(slots.clientRoleLimit),
+                      "client_role_elsewhere " + optional(slots.clientRoleElsewhere)]
+        } else {
+            lines.append("slots none")
+        }
         return lines
     }
 
@@ -245,6 +254,22 @@ struct CacheEntry: Equatable, Sendable {
                 }
             }
             state.peers = answers
+        }
+        switch try reader.take("slots") {
+        case "none":
+            break
+        case "present":
+            func count(_ field: String) throws(Problem) -> Int { try number(try reader.take(field), field, as: Int.self) }
+            func optionalCount(_ field: String) throws(Problem) -> Int? { try optionalNumber(try reader.take(field), field, as: Int.self) }
+            state.connectionSlots = ConnectionSlots(
+                maxConnections: try count("max_connections"),
+                superuserReservedConnections: try count("superuser_reserved_connections"),
+                reservedConnections: try count("reserved_connections"),
+                checkRoleLimit: try count("check_role_limit"),
+                sessionsElsewhere: try optionalCount("sessions_elsewhere"),
+                clientRoleLimit: try optionalCount("client_role_limit"),
+                clientRoleElsewhere: try optionalCount("client_role_elsewhere"))
+        default: throw .corrupt("slots")
         }
         return state
     }

@@ -79,6 +79,40 @@ enum CheckPeer {
         }
     }
 
+    /// The address of the peer on stdin, as PostgreSQL's `inet` prints it
+    /// (`192.0.2.10`, `2001:db8::10`); an IPv4 peer that reached an IPv6
+    /// socket (`::ffff:192.0.2.10`) as its IPv4 address, which is how
+    /// `pg_stat_activity.client_addr` shows that host's connections to an
+    /// IPv4 listener. Nil when stdin is no IP socket.
+    /// (C: `getpeername`, `inet_ntop`.)
+    static func peerAddress() -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(STDIN_FILENO, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            var address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr } }
+            guard inet_ntop(AF_INET, &address, &text, socklen_t(text.count)) != nil else { return nil }
+        case AF_INET6:
+            var address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr } }
+            let bytes = withUnsafeBytes(of: &address) { Array($0) }
+            if bytes[..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
+                var mapped = in_addr()
+                withUnsafeMutableBytes(of: &mapped) { $0.copyBytes(from: bytes[12...]) }
+                guard inet_ntop(AF_INET, &mapped, &text, socklen_t(text.count)) != nil else { return nil }
+            } else {
+                guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+            }
+        default:
+            return nil
+        }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// Writes the whole answer to stdout in one call, retrying only what a
     /// signal interrupted.
     ///

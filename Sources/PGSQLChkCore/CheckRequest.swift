@@ -28,6 +28,8 @@ struct CheckRequest: Equatable, Sendable {
     /// What the body holds: the verdict's line, the JSON status document
     /// (`Accept: application/json`, or `/status`), or Prometheus metrics.
     var format = BodyFormat.text
+    /// The agent's `maxconn=auto` and its parameters; nil when not asked.
+    var maxconn: MaxconnRequest?
 
     /// The request's limits with `replication_state=streaming` added: a
     /// standby that is not streaming is neither ready nor in the primary's
@@ -39,9 +41,12 @@ struct CheckRequest: Equatable, Sendable {
     }
 
     /// Whether answering needs more than the role: a JSON document, or a
-    /// standby limit on an endpoint that checks standby limits.
+    /// standby limit on an endpoint that checks standby limits; the
+    /// connection slots as well for the agent's `maxconn`.
     var depth: ProbeDepth {
         switch endpoint {
+        case _ where maxconn != nil:
+            .connectionSlots
         case .status, .metrics, .readiness:
             .replication
         case .synchronous, .asynchronous:
@@ -78,10 +83,12 @@ extension CheckRequest {
     }
 
     /// A request for `endpoint` with the limits `query` (`lag=16MB&...`) sets
-    /// on top of `defaults`; the agent's `agent-send` line is such a query.
-    init(endpoint: Endpoint, query: Substring, defaults: StandbyRequirements) throws(RequestError) {
+    /// on top of `defaults`; the agent's `agent-send` line is such a query,
+    /// and only it may ask for `maxconn` (`acceptsMaxconn`).
+    init(endpoint: Endpoint, query: Substring, defaults: StandbyRequirements, acceptsMaxconn: Bool = false) throws(RequestError) {
         self.init(endpoint: endpoint, requirements: defaults, format: BodyFormat(for: endpoint))
         var seen: [String] = []
+        var maxconnParameters: [(name: String, value: String)] = []
         for pair in query.split(separator: "&") {
             let rawName = pair.prefix { $0 != "=" }
             let name = try Self.decoded(rawName)
@@ -90,8 +97,13 @@ extension CheckRequest {
                 throw .repeatedParameter(name: name)
             }
             seen.append(name)
-            try requirements.apply(parameter: name, value: value)
+            if acceptsMaxconn, MaxconnRequest.parameters.contains(name) {
+                maxconnParameters.append((name, value))
+            } else {
+                try requirements.apply(parameter: name, value: value)
+            }
         }
+        maxconn = try MaxconnRequest.parse(maxconnParameters)
     }
 
     /// `/replica?lag=1` from `http://host:port/replica?lag=1`; any other target as it is.

@@ -6,7 +6,7 @@ enum Dialect: Sendable {
     /// An HTTP/1.x request head in, one complete HTTP response out.
     case http
     /// An optional `agent-send` line in (a query string such as
-    /// `lag=64MB`), one agent reply line out (``AgentReply``).
+    /// `lag=64MB` or `maxconn=auto`), one agent reply line out (``AgentReply``).
     case agent
 
     /// Whether `bytes` hold a whole request.
@@ -35,7 +35,8 @@ enum Dialect: Sendable {
             var line = received.bytes[..<lineEnd]
             if line.last == 13 { line = line.dropLast() }
             guard line.allSatisfy({ $0 < 0x80 }) else { throw .notASCII }
-            return try CheckRequest(endpoint: .readOnly, query: Substring(String(decoding: line, as: UTF8.self)), defaults: defaults)
+            return try CheckRequest(endpoint: .readOnly, query: Substring(String(decoding: line, as: UTF8.self)), defaults: defaults,
+                                    acceptsMaxconn: true)
         }
     }
 
@@ -53,7 +54,7 @@ enum Dialect: Sendable {
     func render(_ verdict: Verdict, for request: CheckRequest) -> [UInt8] {
         switch self {
         case .http: HTTPResponse.render(verdict, format: request.format, omitsBody: request.omitsBody)
-        case .agent: Array(AgentReply.line(for: verdict, requirements: request.requirements).utf8)
+        case .agent: Array(AgentReply.line(for: verdict, request: request).utf8)
         }
     }
 

@@ -67,13 +67,18 @@ struct HealthCheck {
                 return ExitCode.refused.rawValue
             }
         }
+        // The agent's maxconn counts the asking HAProxy's own sessions back
+        // in (ConnectionSlots): they are known by its address.
+        request.maxconn?.peer = CheckPeer.peerAddress()
         let guarded = !configuration.peers.isEmpty
         let probeStart = Deadline.now()
         let cache = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
         if cache.applies {
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .awaitingSharedProbe), exitStatus: .unavailable)
         }
-        let probed = cache.outcome(depth: depth(for: request), before: probeDeadline) { probe(for: request, drain: drain) }
+        let probed = cache.outcome(depth: depth(for: request), maxconn: request.maxconn, before: probeDeadline) {
+            probe(for: request, drain: drain)
+        }
         let outcome = probed.outcome
         var guardReport: GuardReport?
         var synchrony: Synchrony?
@@ -97,6 +102,9 @@ struct HealthCheck {
         if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
             diagnostics.report("\(request.endpoint.rawValue): \(unmet)")
         }
+        if case .withheld(let reason)? = AgentReply.maxconn(for: verdict, request: request), verdict.state != nil {
+            diagnostics.report("maxconn left out: \(reason)")
+        }
         send(render(verdict, for: request))
         return verdict.exitStatus.rawValue
     }
@@ -107,8 +115,8 @@ struct HealthCheck {
     /// cache shares both, and fifty HAProxies cost the peers one round each.
     private func probe(for request: CheckRequest, drain: DrainState) -> Result<NodeState, ProbeFailure> {
         let guarded = !configuration.peers.isEmpty
-        let local = RoleProbe.run(configuration.connection, depth: depth(for: request), positionOnPrimary: guarded,
-                                  before: probeDeadline) { phase in
+        let local = RoleProbe.run(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
+                                  positionOnPrimary: guarded, before: probeDeadline) { phase in
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
         }
         guard guarded, case .success(var state) = local, !state.inRecovery || depth(for: request) == .synchrony else { return local }

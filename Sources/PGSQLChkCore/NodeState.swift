@@ -43,6 +43,8 @@ struct NodeState: Equatable, Sendable {
     /// `/asynchronous`; nil when they were not asked. Part of the probe's
     /// outcome, so that the result cache shares the peers' answers too.
     var peers: [PeerReport]?
+    /// The connection slots, counted for the agent's `maxconn=auto` only.
+    var connectionSlots: ConnectionSlots?
 
     /// How far this standby is behind the primary, in bytes of WAL it has not
     /// replayed (`lag=`, Patroni's meaning). Known only while the WAL receiver

@@ -95,12 +95,14 @@ struct PostgresConnection: ~Copyable {
         }
     }
 
-    /// Sends `sql` and returns the first row of its result, NULLs as nil.
+    /// Sends `sql`, with `parameters` as its `$1`, `$2`... (text, nil as
+    /// NULL), and returns the first row of its result, NULLs as nil.
     ///
-    /// (libpq: `PQsendQuery`, `PQflush`, `PQconsumeInput`, `PQgetResult`.)
-    func firstRow(of sql: String, before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
+    /// (libpq: `PQsendQuery` or `PQsendQueryParams`, `PQflush`,
+    /// `PQconsumeInput`, `PQgetResult`.)
+    func firstRow(of sql: String, parameters: [String?] = [], before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
         let phase = CheckPhase.querying
-        try send(sql)
+        if parameters.isEmpty { try send(sql) } else { try send(sql, parameters: parameters) }
         var readable = false
         while try !flush(readable: readable) {
             let ready = try waitForSocket(Int16(POLLIN | POLLOUT), before: deadline, while: phase)
@@ -117,6 +119,20 @@ struct PostgresConnection: ~Copyable {
     /// Queues `sql` for sending. (libpq: `PQsendQuery`.)
     func send(_ sql: String) throws(ProbeFailure) {
         guard pq.pointee.PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
+    }
+
+    /// Queues `sql` with its parameters, all as text (the server infers
+    /// their types), so that no value is ever spliced into SQL.
+    /// (libpq: `PQsendQueryParams`.)
+    func send(_ sql: String, parameters: [String?]) throws(ProbeFailure) {
+        var values = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { values.forEach { free($0) } }
+        let sent = values.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                pq.pointee.PQsendQueryParams(connection, sql, Int32(buffer.count), nil, $0, nil, nil, 0)
+            }
+        }
+        guard sent == 1 else { throw .queryFailed(detail: errorMessage) }
     }
 
     /// Sends what is queued; true once all of it is sent. libpq's contract

@@ -21,13 +21,18 @@ struct ProbeCache {
     }
 
     /// The outcome and its age; the age is nil when the cache is off.
-    func outcome(depth: ProbeDepth, before deadline: Deadline,
+    func outcome(depth: ProbeDepth, maxconn: MaxconnRequest? = nil, before deadline: Deadline,
                  probe: () -> Result<NodeState, ProbeFailure>) -> (outcome: Result<NodeState, ProbeFailure>, age: Milliseconds?) {
         guard applies else { return (probe(), nil) }
         // A guarded probe carries its position and the peers' answers: the
         // peers list keys it apart from an unguarded probe of the same node.
-        let key = CacheKey(configuration.connection, depth: depth, environment: CacheKey.processEnvironment(), user: geteuid())
+        // Connection slots are counted for one HAProxy and one client role:
+        // each pair has its own entry.
+        var key = CacheKey(configuration.connection, depth: depth, environment: CacheKey.processEnvironment(), user: geteuid())
             .adding("peers", configuration.peers.isEmpty ? nil : configuration.peers.map(\.description).joined(separator: ","))
+        if depth == .connectionSlots {
+            key = key.adding("maxconn_peer", maxconn?.peer).adding("maxconn_role", maxconn?.clientRole)
+        }
         let answer = ResultCache(settings: configuration.cache, report: report).outcome(for: key, before: deadline, probe: probe)
         return (answer.outcome, answer.age)
     }

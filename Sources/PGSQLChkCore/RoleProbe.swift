@@ -7,6 +7,9 @@ enum ProbeDepth: Sendable {
     /// Every replication signal and, on a standby, how its primary knows it
     /// (``StandbyIdentity``): what `/synchronous` and `/asynchronous` need.
     case synchrony
+    /// All of the above and the connection slots, for the agent's `maxconn`
+    /// (``RoleProbe/slotsQuery``).
+    case connectionSlots
 }
 
 /// Asks the node for its role, and its replication state when needed, in one round trip.
@@ -39,8 +42,10 @@ enum RoleProbe {
     /// message the receiver took in (`latest_end_lsn`; the view's columns are
     /// NULL without `pg_read_all_stats`).
     /// Columns are read by name (``Column``).
-    static let replicationQuery = """
-        SELECT s.in_recovery,
+    static let replicationQuery = "SELECT \(replicationColumns)\n\(replicationSource)"
+
+    private static let replicationColumns = """
+        s.in_recovery,
           CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END AS replay_paused,
           CASE WHEN s.in_recovery THEN s.received END AS received_lsn,
           CASE WHEN s.in_recovery THEN s.replayed END AS replayed_lsn,
@@ -62,6 +67,9 @@ enum RoleProbe {
           CASE WHEN s.in_recovery THEN COALESCE(w.received_tli, (pg_catalog.pg_control_checkpoint()).timeline_id)
                ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
           END AS timeline
+        """
+
+    private static let replicationSource = """
         FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
                      pg_catalog.pg_last_wal_receive_lsn() AS received,
                      pg_catalog.pg_last_wal_replay_lsn() AS replayed,
@@ -72,6 +80,55 @@ enum RoleProbe {
                                OPERATOR(pg_catalog.*) 1000)::bigint AS receipt_age
                      FROM pg_catalog.pg_stat_wal_receiver) w ON true
         """
+
+    /// The replication statement with the connection slots that the agent's
+    /// `maxconn` is made of (``ConnectionSlots``), so still one round trip;
+    /// `$1` is the asking HAProxy's address, `$2` the `maxconn_role` (each
+    /// may be NULL).
+    ///
+    /// Settings come from `current_setting`, whose `missing_ok` form reads a
+    /// setting the server does not have as NULL: `reserved_connections`
+    /// (PostgreSQL 16) counts as 0 on 15. (`pg_settings` would build every
+    /// setting's row for each lookup: with it the statement cost 3 ms more.)
+    /// A client backend is what takes one of `max_connections`' slots
+    /// (walsenders, autovacuum and background workers have their own). The
+    /// check role's own sessions are left out, because the slots kept for
+    /// the checks already cover them; a unix-socket session has no address
+    /// and counts as elsewhere. Sessions are read from
+    /// `pg_stat_get_activity`, the function under `pg_stat_activity`, and
+    /// roles compared by oid, which spares planning the view's joins.
+    /// Without `pg_read_all_stats` other roles' addresses read as NULL, so
+    /// the counts are NULL then, never a guess.
+    static let slotsQuery = """
+        SELECT \(replicationColumns),
+          pg_catalog.current_setting('max_connections')::int AS max_connections,
+          pg_catalog.current_setting('superuser_reserved_connections')::int AS superuser_reserved_connections,
+          COALESCE(pg_catalog.current_setting('reserved_connections', true)::int, 0) AS reserved_connections,
+          l.check_role_limit,
+          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.sessions_elsewhere END AS sessions_elsewhere,
+          l.client_role_limit,
+          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.client_role_elsewhere END AS client_role_elsewhere
+        \(replicationSource)
+          CROSS JOIN (SELECT pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS check_role_limit,
+                         pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) $2) AS client_role_limit
+                  FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER OR rolname OPERATOR(pg_catalog.=) $2) l
+          CROSS JOIN (SELECT pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.<>) pg_catalog.to_regrole(CURRENT_USER)::oid)::int AS sessions_elsewhere,
+                         pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.=) pg_catalog.to_regrole($2)::oid)::int AS client_role_elsewhere
+                  FROM pg_catalog.pg_stat_get_activity(NULL) a
+                  WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend'
+                    AND NOT COALESCE(a.client_addr OPERATOR(pg_catalog.=) $1::pg_catalog.inet, false)) c
+        """
+
+    /// The columns ``slotsQuery`` adds, by the names it gives them.
+    enum SlotsColumn: String, CaseIterable {
+        case maxConnections = "max_connections"
+        case superuserReservedConnections = "superuser_reserved_connections"
+        case reservedConnections = "reserved_connections"
+        case checkRoleLimit = "check_role_limit"
+        case sessionsElsewhere = "sessions_elsewhere"
+        case clientRoleLimit = "client_role_limit"
+        case clientRoleElsewhere = "client_role_elsewhere"
+    }
 
     /// The replication statement's columns, by the names it gives them.
     enum Column: String, CaseIterable {
@@ -98,7 +155,9 @@ enum RoleProbe {
     /// also asked its ``NodePosition`` on the same connection; a standby,
     /// and every node without the guard, is asked nothing more, but a
     /// standby at ``ProbeDepth/synchrony`` depth its ``StandbyIdentity``.
-    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, positionOnPrimary: Bool = false, before deadline: Deadline,
+    /// `maxconn` says whom the connection slots are counted for.
+    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, maxconn: MaxconnRequest? = nil, positionOnPrimary: Bool = false,
+                    before deadline: Deadline,
                     entering: (CheckPhase) -> Void) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
             let connection = try PostgresConnection.connect(settings, before: deadline, entering: entering)
@@ -115,6 +174,10 @@ enum RoleProbe {
             case .replication, .synchrony:
                 let row = try connection.firstRow(of: replicationQuery, before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
+            case .connectionSlots:
+                let row = try connection.firstRow(of: slotsQuery, parameters: [maxconn?.peer, maxconn?.clientRole], before: deadline)
+                state = try nodeState(from: row, serverVersion: connection.serverVersion)
+                state.connectionSlots = try connectionSlots(from: row)
             }
             if depth == .synchrony, state.inRecovery {
                 state.identity = try StandbyIdentity(row: try connection.firstRow(of: StandbyIdentity.query, before: deadline))
@@ -161,6 +224,30 @@ enum RoleProbe {
             replayDelay: try value(.replayDelay).flatMap { Int($0) }.map(Milliseconds.init),
             replayPaused: flag(try value(.replayPaused)),
             receiver: receiver
+        )
+    }
+
+    /// Reads the columns ``slotsQuery`` adds, each by its name. The settings
+    /// and the check role's limit are always there; a missing one, or a
+    /// number that does not parse, is a query failure.
+    static func connectionSlots(from row: QueryRow) throws(ProbeFailure) -> ConnectionSlots {
+        func number(_ column: SlotsColumn) throws(ProbeFailure) -> Int? {
+            guard let text = try row.value(of: column.rawValue) else { return nil }
+            guard let value = Int(text) else { throw .queryFailed(detail: "unexpected \(column.rawValue): \(text)") }
+            return value
+        }
+        func required(_ column: SlotsColumn) throws(ProbeFailure) -> Int {
+            guard let value = try number(column) else { throw .queryFailed(detail: "no \(column.rawValue) in the answer") }
+            return value
+        }
+        return ConnectionSlots(
+            maxConnections: try required(.maxConnections),
+            superuserReservedConnections: try required(.superuserReservedConnections),
+            reservedConnections: try required(.reservedConnections),
+            checkRoleLimit: try required(.checkRoleLimit),
+            sessionsElsewhere: try number(.sessionsElsewhere),
+            clientRoleLimit: try number(.clientRoleLimit),
+            clientRoleElsewhere: try number(.clientRoleElsewhere)
         )
     }
 

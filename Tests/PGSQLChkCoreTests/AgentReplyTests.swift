@@ -17,8 +17,9 @@ struct AgentReplyTests {
         (.failure(.timedOut(phase: .querying)), true, limit, "drain\n"),
     ] as [(Result<NodeState, ProbeFailure>, Bool, StandbyRequirements, String)])
     func replies(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, requirements: StandbyRequirements, line: String) {
-        let verdict = Verdict(for: CheckRequest(endpoint: .readOnly, requirements: requirements), outcome: outcome, drain: maintenance ? .present : .absent)
-        #expect(AgentReply.line(for: verdict, requirements: requirements) == line)
+        let request = CheckRequest(endpoint: .readOnly, requirements: requirements)
+        let verdict = Verdict(for: request, outcome: outcome, drain: maintenance ? .present : .absent)
+        #expect(AgentReply.line(for: verdict, request: request) == line)
     }
 
     @Test("the weight falls linearly with lag to a floor of 10%, and only for a standby with a limit", arguments: [
@@ -32,6 +33,45 @@ struct AgentReplyTests {
     ] as [(NodeState, StandbyRequirements, Int64)])
     func weight(state: NodeState, requirements: StandbyRequirements, percent: Int64) {
         #expect(AgentReply.weightPercent(of: state, requirements: requirements) == percent)
+    }
+
+    static let slots = ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0, checkRoleLimit: 5,
+                                       sessionsElsewhere: 2, clientRoleLimit: nil, clientRoleElsewhere: 0)
+
+    @Test("maxconn=auto adds maxconn:N to ready and drain, never to down, and leaves it out when unknown", arguments: [
+        (NodeState(inRecovery: false, connectionSlots: slots), false, "ready up 100% maxconn:10\n"),
+        (NodeState(inRecovery: false, connectionSlots: slots), true, "drain maxconn:10\n"),
+        (NodeState(inRecovery: false), false, "ready up 100%\n"),
+        (NodeState(inRecovery: false, connectionSlots: ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0,
+                                                                       checkRoleLimit: 5, sessionsElsewhere: nil)), false, "ready up 100%\n"),
+        (NodeState.standby(lag: 101 << 20), false, "down #replication lag 101 MB exceeds maximum 100 MB\n"),
+    ] as [(NodeState, Bool, String)])
+    func maxconn(state: NodeState, maintenance: Bool, line: String) {
+        var withSlots = state
+        if withSlots.inRecovery { withSlots.connectionSlots = Self.slots }
+        let request = CheckRequest(endpoint: .readOnly, requirements: Self.limit, maxconn: MaxconnRequest(peer: "127.0.0.1"))
+        let verdict = Verdict(for: request, outcome: .success(withSlots), drain: maintenance ? .present : .absent)
+        #expect(AgentReply.line(for: verdict, request: request) == line)
+    }
+
+    @Test("maxconn=only answers maxconn:N alone, or an empty line, and never up, down or drain: the HTTP check keeps those", arguments: [
+        (Result<NodeState, ProbeFailure>.success(NodeState(inRecovery: false, connectionSlots: slots)), false, "maxconn:10\n"),
+        (.success(NodeState(inRecovery: false, connectionSlots: slots)), true, "maxconn:10\n"),
+        (.success(NodeState(inRecovery: false)), false, "\n"),
+        (.failure(.tooManyConnections(detail: "53300")), false, "\n"),
+        (.failure(.timedOut(phase: .querying)), true, "\n"),
+    ] as [(Result<NodeState, ProbeFailure>, Bool, String)])
+    func maxconnOnly(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, line: String) {
+        let request = CheckRequest(endpoint: .readOnly, maxconn: MaxconnRequest(alone: true, peer: "127.0.0.1"))
+        let verdict = Verdict(for: request, outcome: outcome, drain: maintenance ? .present : .absent)
+        #expect(AgentReply.line(for: verdict, request: request) == line)
+    }
+
+    @Test("without maxconn=auto no reply carries maxconn, even when the slots are known")
+    func maxconnNotAsked() {
+        let request = CheckRequest(endpoint: .readOnly)
+        let verdict = Verdict(for: request, outcome: .success(NodeState(inRecovery: false, connectionSlots: Self.slots)), drain: .absent)
+        #expect(AgentReply.line(for: verdict, request: request) == "ready up 100%\n")
     }
 
     @Test("a refused agent-send takes the server down with the reason")

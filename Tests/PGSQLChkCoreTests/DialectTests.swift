@@ -19,6 +19,37 @@ struct DialectTests {
         #expect(try agentRequest(line) == CheckRequest(endpoint: .readOnly, requirements: requirements))
     }
 
+    @Test("agent-send asks for maxconn with maxconn=auto or =only, which the other maxconn parameters need", arguments: [
+        ("maxconn=auto\n", MaxconnRequest()),
+        ("lag=7&maxconn=auto&maxconn_role=app\n", MaxconnRequest(clientRole: "app")),
+        ("check_slots=4&maxconn=auto\n", MaxconnRequest(checkSlots: 4)),
+        ("maxconn=only&maxconn_role=app\n", MaxconnRequest(alone: true, clientRole: "app")),
+    ])
+    func agentMaxconn(line: String, maxconn: MaxconnRequest) throws {
+        let request = try #require(try agentRequest(line))
+        #expect(request == CheckRequest(endpoint: .readOnly, requirements: Self.defaults, maxconn: maxconn))
+        #expect(request.depth == .connectionSlots)
+    }
+
+    @Test("a maxconn parameter that does not parse, or comes without maxconn=, is refused", arguments: [
+        ("maxconn=80\n", RequestError.invalidValue(parameter: "maxconn", value: "80", expected: "expected auto or only")),
+        ("maxconn_role=app\n", .invalidValue(parameter: "maxconn_role", value: "app", expected: "only with maxconn=auto or maxconn=only")),
+        ("check_slots=4\n", .invalidValue(parameter: "check_slots", value: "4", expected: "only with maxconn=auto or maxconn=only")),
+        ("maxconn=auto&check_slots=-1\n", .invalidValue(parameter: "check_slots", value: "-1", expected: "expected a number of connections such as 5")),
+        ("maxconn=auto&maxconn_role=\n", .invalidValue(parameter: "maxconn_role", value: "", expected: "expected a role name")),
+        ("maxconn=auto&maxconn=auto\n", .repeatedParameter(name: "maxconn")),
+    ])
+    func badAgentMaxconn(line: String, error: RequestError) {
+        #expect(throws: error) { try agentRequest(line) }
+    }
+
+    @Test("an HTTP check cannot ask for maxconn: it has no way to advertise it")
+    func httpMaxconn() {
+        #expect(throws: RequestError.unknownParameter(name: "maxconn")) {
+            try CheckRequest.parse(target: "/read-only?maxconn=auto", defaults: Self.defaults)
+        }
+    }
+
     @Test("no agent-send at all asks nothing, so the agent answers its own /read-only question", arguments: [ReceivedRequest.End.peerClosed, .waitEnded])
     func silentAgent(end: ReceivedRequest.End) throws {
         #expect(try agentRequest("", end: end) == nil)

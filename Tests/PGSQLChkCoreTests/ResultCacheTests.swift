@@ -33,6 +33,11 @@ struct CacheEntryTests {
         .success(NodeState(inRecovery: true, receiver: .notVisible)),
         .success(NodeState(inRecovery: true, receiver: .stopped)),
         .success(NodeState(inRecovery: true, receiver: .running(status: "waiting", silence: nil))),
+        .success(NodeState(inRecovery: false, connectionSlots: ConnectionSlots(
+            maxConnections: 100, superuserReservedConnections: 3, reservedConnections: 2, checkRoleLimit: -1,
+            sessionsElsewhere: 7, clientRoleLimit: 80, clientRoleElsewhere: 4))),
+        .success(NodeState(inRecovery: true, connectionSlots: ConnectionSlots(
+            maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0, checkRoleLimit: 14))),
         .failure(.noResponse(detail: "connection to server on socket \"/x\" failed: No such file or directory")),
         .failure(.tlsFailed(.certificateRejected, detail: "certificate verify failed")),
         .failure(.authenticationFailed(detail: "28P01")),
@@ -59,7 +64,7 @@ struct CacheEntryTests {
     @Test("a primary's entry is these lines, in this order")
     func format() {
         #expect(Self.entry(Self.outcomes[0]).encoded == """
-            pgsqlchk-cache 3
+            pgsqlchk-cache 4
             key 0123456789abcdef
             boot 1767225600
             probed 5000000000
@@ -80,6 +85,7 @@ struct CacheEntryTests {
             position none
             identity none
             peers none
+            slots none
             end
 
             """)
@@ -94,7 +100,7 @@ struct CacheEntryTests {
 
     /// Each line is a change to a valid entry's text that must make it corrupt.
     @Test("anything but what encoded writes is corrupt", arguments: [
-        ("pgsqlchk-cache 3", "pgsqlchk-cache 2"),
+        ("pgsqlchk-cache 4", "pgsqlchk-cache 3"),
         ("identity none", "identity"),
         ("peers none", "peers 1"),
         ("peers none", "peers -1"),
@@ -108,6 +114,8 @@ struct CacheEntryTests {
         ("behind_primary_bytes -", "behind_primary_bytes"),
         ("position none", "position maybe"),
         ("receiver none", "receiver elsewhere"),
+        ("slots none", "slots present"),
+        ("slots none", "slots 17"),
         ("outcome state", "outcome answer"),
         ("replay_paused -\n", ""),
         ("end\n", ""),
@@ -164,6 +172,7 @@ struct CacheKeyTests {
 
     @Test("anything that can change the answer changes the key", arguments: [
         digest(depth: .replication),
+        digest(depth: .connectionSlots),
         digest(ConnectionSettings(host: "/run/postgresql", port: "5433", user: "pgsqlchk", dbname: "postgres")),
         digest(ConnectionSettings(host: "/run/postgresql", port: "5432", user: "pgsqlchk", dbname: nil)),
         digest(ConnectionSettings(host: "/run/postgresql", port: "5432", user: "pgsqlchk", dbname: "postgres sslmode=require")),

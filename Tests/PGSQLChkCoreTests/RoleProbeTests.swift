@@ -74,8 +74,33 @@ struct RoleProbeTests {
         #expect(RoleProbe.replicationQuery.containsText(named))
     }
 
+    @Test("the slots statement asks everything the replication statement does, and names every column the slots are read from",
+          arguments: RoleProbe.SlotsColumn.allCases)
+    func slotsStatementNamesColumn(column: RoleProbe.SlotsColumn) {
+        #expect(RoleProbe.slotsQuery.containsText("AS \(column.rawValue)"))
+        #expect(RoleProbe.Column.allCases.allSatisfy { RoleProbe.slotsQuery.containsText($0 == .inRecovery ? "SELECT s.in_recovery," : "AS \($0.rawValue)") })
+    }
+
+    static let slotsNames = RoleProbe.SlotsColumn.allCases.map(\.rawValue)
+
+    @Test("the slots columns read by name; the counts and the client role's limit may be NULL, the settings may not", arguments: [
+        (["20", "3", "0", "14", "2", "12", "1"], Optional(ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0,
+                                                                           checkRoleLimit: 14, sessionsElsewhere: 2, clientRoleLimit: 12, clientRoleElsewhere: 1))),
+        (["100", "3", "2", "-1", nil, nil, nil], ConnectionSlots(maxConnections: 100, superuserReservedConnections: 3, reservedConnections: 2, checkRoleLimit: -1)),
+        ([nil, "3", "0", "14", "2", "12", "1"], nil),
+        (["20", "3", "0", "lots", "2", "12", "1"], nil),
+    ] as [([String?], ConnectionSlots?)])
+    func slotsRow(values: [String?], slots: ConnectionSlots?) throws {
+        let row = QueryRow(columns: Self.slotsNames.reversed(), values: values.reversed())
+        if let slots {
+            #expect(try RoleProbe.connectionSlots(from: row) == slots)
+        } else {
+            #expect(throws: ProbeFailure.self) { try RoleProbe.connectionSlots(from: row) }
+        }
+    }
+
     @Test("no operator in any statement resolves through the search path",
-          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, NodePosition.query, StandbyIdentity.query])
+          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, RoleProbe.slotsQuery, NodePosition.query, StandbyIdentity.query])
     func operatorsQualified(statement: String) {
         #expect(Self.unqualifiedOperators(in: statement) == [])
     }

@@ -62,9 +62,9 @@ struct HAProxyFeatureTests {
     }
 
     /// A keyword's value on the rendered ReadOnly server lines (`agent-inter`,
-    /// `agent-send`), as written.
+    /// `agent-send`), as written; the ReadWrite servers' agent asks otherwise.
     func standbyServerSetting(_ keyword: String) -> String? {
-        let line = TestStack.lines(of: stack.directory + "/haproxy.cfg").first { $0.contains("agent-check") && $0.contains(" \(keyword) ") }
+        let line = stack.serverLines(of: "pg_readonly_standbys").first { $0.contains("agent-check") && $0.contains(" \(keyword) ") }
         let words = line?.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init) ?? []
         return words.firstIndex(of: keyword).flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil }
     }

@@ -205,6 +205,19 @@ extension TestStack {
     /// The drain file of `node`'s checks (both the HTTP check and the agent).
     func maintenanceFile(of node: Node) -> String { "\(directory)/maintenance-\(node.rawValue)" }
 
+    /// The `server` lines of the section named `section` (`pg_readwrite`,
+    /// `pg_readonly_standbys`) in the rendered haproxy.cfg.
+    func serverLines(of section: String) -> [String] {
+        let lines = Self.lines(of: directory + "/haproxy.cfg")
+        let sectionWords: Set<Substring> = ["listen", "backend", "frontend"]
+        guard let start = lines.firstIndex(where: { line in
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            return words.count == 2 && sectionWords.contains(words[0]) && words[1] == section
+        }) else { return [] }
+        let body = lines[(start + 1)...].prefix { $0.first == "\t" || $0.first == " " || $0.first == "#" }
+        return body.filter { $0.trimmingPrefix(while: { $0 == "\t" || $0 == " " }).hasPrefix("server ") }
+    }
+
     /// One server's row of the stats CSV.
     func statsRow(_ proxy: String, _ server: String) -> [String: String]? {
         statsRows().first { $0["# pxname"] == proxy && $0["svname"] == server }

@@ -21,6 +21,7 @@
     X(PQconnectionNeedsPassword)    \
     X(PQparameterStatus)            \
     X(PQsendQuery)                  \
+    X(PQsendQueryParams)            \
     X(PQflush)                      \
     X(PQconsumeInput)               \
     X(PQisBusy)                     \
