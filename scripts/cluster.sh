@@ -23,7 +23,11 @@ readonly SETUP_LOG=$RUN/setup.log
 readonly STREAM_WAIT_SECONDS=30
 readonly REPOSITORY=${SCRIPT_DIR%/scripts}
 # Of the 17 slots not reserved for superusers (max_connections 20, 3
-# reserved): 12 for app leaves 5 for the checks (role pgsqlchk).
+# reserved), app may take 12, leaving 5 that its flood never reaches. The
+# shipped role file gives pgsqlchk CONNECTION LIMIT 14 (sized for
+# max_connections 100), so here the two limits overlap on purpose: the slots
+# run out after a few connections, which the flood tests need; the agent's
+# maxconn, which keeps 14 back for the checks, therefore advertises 3.
 readonly APP_CONNECTION_LIMIT=12
 
 # Newest installed server, so the script keeps working on a Debian release
