@@ -63,6 +63,9 @@ struct HealthCheck {
             let received = CheckPeer.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)
             do {
                 if let asked = try dialect.request(from: received, defaults: configuration.requirements) { request = asked }
+                if let unread = request.unreadServerState {
+                    diagnostics.report("ignored \(HAProxyServerState.headerName) \(Text.quoted(unread)): not HAProxy's send-state format")
+                }
             } catch {
                 diagnostics.report("refused request: \(error.reason)")
                 send(dialect.render(refusing: error))
