@@ -16,11 +16,18 @@ enum AgentReply {
 
     /// The reply line (with its newline) to `verdict`, the answer `/read-only`
     /// gives: 200 is `ready up` with the weight, 404 (maintenance) `drain`,
-    /// anything else `down #` and the reason.
+    /// anything else `down #` and the reason. With `keep_last_standby=1` in
+    /// `agent-send`, a standby past only its lag limits gets the minimum
+    /// weight instead of `down`: the agent cannot see whether it is the last
+    /// usable standby, so it leaves UP and DOWN to the HTTP check, which can
+    /// (`http-check send-state`).
     static func line(for verdict: Verdict, requirements: StandbyRequirements) -> String {
         switch (verdict.status, verdict.state) {
         case (.ok, let state?):
             "ready up \(weightPercent(of: state, requirements: requirements))%\n"
+        case (.serviceUnavailable, let state?)
+            where requirements.keepsLastStandby && state.inRecovery && requirements.standing(of: state, seenBy: nil).isLagOnlyShortfall:
+            "ready up \(minimumWeightPercent)%\n"
         case (.notFound, _):
             "drain\n"
         default:

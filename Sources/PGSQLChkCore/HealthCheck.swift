@@ -97,10 +97,14 @@ struct HealthCheck {
         var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport)
         verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
         verdict.age = probed.age
-        // A standby that misses its limits is news; a role that simply does
-        // not match the endpoint (/primary on a standby) is every check's answer.
-        if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
-            diagnostics.report("\(request.endpoint.rawValue): \(unmet)")
+        // A standby that misses its limits, or is kept past them, is news; a
+        // role that simply does not match the endpoint (/primary on a standby)
+        // is every check's answer.
+        if let state = verdict.state, state.inRecovery {
+            switch request.requirements.standing(of: state, seenBy: request.serverState) {
+            case .kept(let why), .fails(let why, _): diagnostics.report("\(request.endpoint.rawValue): \(why)")
+            case .meets: break
+            }
         }
         send(render(verdict, for: request))
         return verdict.exitStatus.rawValue
