@@ -8,12 +8,14 @@
 ///
 /// The state is `UP`, `DOWN`, `NOLB` (draining after a 404) or `no check`;
 /// `UP n/m` and `NOLB n/m` are going down (n of m more failures tolerated),
-/// `DOWN n/m` going up (n of m successes so far). `weight=w/t` is this
+/// `DOWN n/m` going up (n of m successes so far; n may exceed m while the
+/// agent holds DOWN a server its check finds healthy). `weight=w/t` is this
 /// server's effective weight and the sum over the backend's usable servers.
 /// Fields this check does not use (address, port, node, scur, qcur,
 /// throttle) are skipped, so a later HAProxy that adds one still parses.
 struct HAProxyServerState: Equatable, Sendable {
-    /// The header's name, as HAProxy spells it (header names compare case-insensitively).
+    /// The header's name, as HAProxy's manual spells it; 2.6 sends it in
+    /// lower case (measured), and header names compare case-insensitively.
     static let headerName = "X-Haproxy-Server-State"
 
     /// HAProxy's view of the server, from its health check.
@@ -60,9 +62,10 @@ struct HAProxyServerState: Equatable, Sendable {
         return weight > 0 && weight == totalWeight
     }
 
-    /// `pg_readonly_standbys/pg2`, or the server's address when no name came.
+    /// `pg_readonly_standbys/pg2`; `its backend` when the header named none.
     var displayName: String {
-        [backend, server].compactMap { $0 }.joined(separator: "/")
+        guard let backend, let server else { return "its backend" }
+        return "\(backend)/\(server)"
     }
 
 }

@@ -119,7 +119,7 @@ struct StandbyRequirements: Equatable, Sendable {
         }
         if let maximum = maximumReplayDelay {
             if let delay = state.replayDelay {
-                let threshold = Milliseconds(maximum.value / 100 * rejoinPercent + maximum.value % 100 * rejoinPercent / 100)
+                let threshold = Milliseconds(Int(rejoinThreshold(of: Int64(maximum.value))))
                 if delay > maximum {
                     shortfalls.append(("replay delay \(delay)s exceeds maximum \(maximum)s", true))
                 } else if rejoining, delay > threshold {
@@ -143,12 +143,18 @@ struct StandbyRequirements: Equatable, Sendable {
     /// standby out of rotation, past the rejoin threshold below it.
     private func bytesShortfall(_ what: String, _ value: Int64, _ maximum: Int64, rejoining: Bool) -> String? {
         if value > maximum { return Self.exceeds(what, value, maximum) }
-        let percent = Int64(rejoinPercent)
-        let threshold = maximum / 100 * percent + maximum % 100 * percent / 100
+        let threshold = rejoinThreshold(of: maximum)
         guard rejoining, value > threshold else { return nil }
         var (valueText, thresholdText) = (ByteCount.describe(value), ByteCount.describe(threshold))
         if valueText == thresholdText { (valueText, thresholdText) = ("\(value) bytes", "\(threshold) bytes") }
         return rejoinReason(what, valueText, thresholdText, ByteCount.describe(maximum))
+    }
+
+    /// ``rejoinPercent`` of `maximum`, rounded down; split so that no
+    /// product overflows, whatever the limit.
+    private func rejoinThreshold(of maximum: Int64) -> Int64 {
+        let percent = Int64(rejoinPercent)
+        return maximum / 100 * percent + maximum % 100 * percent / 100
     }
 
     /// `replication lag 50 MB exceeds the rejoin threshold 48 MB (75% of 64 MB) while HAProxy has it DOWN`.

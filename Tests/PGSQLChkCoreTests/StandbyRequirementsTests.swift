@@ -99,6 +99,8 @@ struct StandbyRequirementsTests {
     @Test("keep_last_standby keeps a standby past lag limits only while it is UP alone, streaming with its lag known", arguments: [
         (keeping, NodeState.standby(lag: 80 << 20), alone, StandbyStanding.kept(kept)),
         (keeping, .standby(lag: 80 << 20), aloneGoingDown, .kept(kept)),
+        (keeping, .standby(lag: 80 << 20), HAProxyServerState(header: "UP; weight=100/100"),
+         .kept("replication lag 80 MB exceeds maximum 64 MB, kept as the only usable server of its backend")),
         (StandbyRequirements(maximumLagBytes: 64 << 20), .standby(lag: 80 << 20), alone,
          .fails("replication lag 80 MB exceeds maximum 64 MB", lagOnly: true)),
         (keeping, .standby(lag: 80 << 20), nil, .fails("replication lag 80 MB exceeds maximum 64 MB", lagOnly: true)),
