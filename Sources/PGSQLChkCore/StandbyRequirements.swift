@@ -25,12 +25,11 @@ struct StandbyRequirements: Equatable, Sendable {
     /// instead of `down` for such a lag-only shortfall.
     var keepsLastStandby = false
 
-    /// The rejoin threshold's default: a quarter of the limit below it. At
-    /// the sample's `lag=64MB` that band is 16 MB, one WAL segment, wider
-    /// than the bursts one segment switch or a checkpoint's full-page writes
-    /// add; and a standby out of rotation rejoins at three quarters of its
-    /// limit, a level it reaches under steady writes, where "fully caught
-    /// up" may never come.
+    /// The rejoin threshold's default: a quarter of the limit below it,
+    /// wider than the lag's own noise as checks see it (about a tenth of the
+    /// limit in `make flap-bench`; 16 MB, one WAL segment, at the sample's
+    /// `lag=64MB`), while a standby out of rotation still rejoins before it
+    /// is fully caught up, which under steady writes may never come.
     static let defaultRejoinPercent = 75
 
     /// The query parameters, in the order a reason line suggests them.
