@@ -27,7 +27,7 @@ RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath \
 	-Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
 	-Xswiftc -Xclang-linker -Xswiftc -no-pie
 
-.PHONY: build test unit-test bench bench-load demo clean version
+.PHONY: build test unit-test bench bench-load flap-bench demo clean version
 
 # --product: what ships, not the tests' response-check (Package.swift).
 build: $(LINK_FILES)
@@ -60,6 +60,11 @@ bench: build
 # and without the result cache, against the C floor (scripts/bench-load.sh).
 bench-load: build
 	bash scripts/bench-load.sh $(BINARY)
+
+# Standby flaps a minute with lag hovering at the check's limit, with and
+# without HAProxy's http-check send-state (scripts/flap-bench.sh).
+flap-bench: build
+	bash scripts/flap-bench.sh $(BINARY)
 
 version:
 	@echo $(VERSION)

@@ -19,7 +19,8 @@
 # PGSQLCHK_PEER_PORT (10000, HAProxy's local peer),
 # PGSQLCHK_HAPROXY_MAXCONN (10: below the test cluster's CONNECTION LIMIT of
 # role app), PGSQLCHK_HAPROXY_INTER (the sample's `inter`, e.g. 100ms for
-# many checks). `start` writes $RUN/stack.env to source. Each node drains
+# many checks), PGSQLCHK_HAPROXY_EDITS (more sed -E expressions, one a line,
+# applied last; each must match, as the others must). `start` writes $RUN/stack.env to source. Each node drains
 # while $RUN/stack/maintenance-NODE exists (NODE: primary, standby).
 set -euo pipefail
 
@@ -33,6 +34,7 @@ readonly STACK=$RUN/stack
 readonly SUPERVISOR=${PGSQLCHK_SUPERVISOR:-xinetd}
 readonly HAPROXY_MAXCONN=${PGSQLCHK_HAPROXY_MAXCONN:-10}
 readonly HAPROXY_INTER=${PGSQLCHK_HAPROXY_INTER:-}
+readonly HAPROXY_EDITS=${PGSQLCHK_HAPROXY_EDITS:-}
 # The single-host layout of haproxy.cfg's peers section: only the local
 # peer, which hands the stick table to a reloaded process.
 readonly PEER_PORT=${PGSQLCHK_PEER_PORT:-10000}
@@ -159,8 +161,9 @@ start_supervisor() {
 }
 
 render_haproxy() {
-  local intervals=() server
+  local intervals=() edits=() server
   [[ -z $HAPROXY_INTER ]] || intervals=("s/ inter 1s fastinter 500ms downinter 500ms / inter $HAPROXY_INTER fastinter $HAPROXY_INTER downinter $HAPROXY_INTER /")
+  [[ -z $HAPROXY_EDITS ]] || mapfile -t edits <<<"$HAPROXY_EDITS"
   render "$REPOSITORY/haproxy/haproxy.cfg" "$STACK/haproxy.cfg" \
     "s|^(\s*log) /dev/log |\1 stdout format raw |" \
     "s|^(\s*stats socket) /run/haproxy/admin.sock |\1 $STACK/haproxy.sock |" \
@@ -176,7 +179,7 @@ render_haproxy() {
     "s|192\.0\.2\.22:5432|127.0.0.1:$PGSQLCHK_STANDBY_PORT|" \
     "s|^(\s*peer haproxy1) 192\.0\.2\.10:10000$|\1 127.0.0.1:$PEER_PORT|" \
     "s|^(\s*)peer haproxy2 .*$|\1# (single host: no second peer)|" \
-    "${intervals[@]}"
+    "${intervals[@]}" "${edits[@]}"
   # The sample as shipped must pass too, on a machine that knows none of its hosts.
   haproxy -q -c -f "$REPOSITORY/haproxy/haproxy.cfg" >"$STACK/haproxy-check.log" 2>&1 ||
     die "the shipped haproxy/haproxy.cfg is invalid" "$STACK/haproxy-check.log"

@@ -22,13 +22,21 @@ enum AgentReply {
     /// gives to `request`: 200 is `ready up` with the weight, 404
     /// (maintenance) `drain`, each with the `maxconn` asked for when known;
     /// anything else `down #` and the reason. `maxconn=only` replaces all of
-    /// it with the `maxconn` alone.
+    /// it with the `maxconn` alone. With `keep_last_standby=1` in
+    /// `agent-send`, a standby past only its lag limits gets the minimum
+    /// weight instead of `down`: the agent cannot see whether it is the last
+    /// usable standby, so it leaves UP and DOWN to the HTTP check, which can
+    /// (`http-check send-state`).
     static func line(for verdict: Verdict, request: CheckRequest) -> String {
         switch (verdict.status, verdict.state) {
         case _ where request.maxconn?.alone == true:
             maxconnWord(verdict, request).dropFirst() + "\n"
         case (.ok, let state?):
             "ready up \(weightPercent(of: state, requirements: request.requirements))%\(maxconnWord(verdict, request))\n"
+        case (.serviceUnavailable, let state?)
+            where request.requirements.keepsLastStandby && state.inRecovery
+                && request.requirements.standing(of: state, seenBy: nil).isLagOnlyShortfall:
+            "ready up \(minimumWeightPercent)%\(maxconnWord(verdict, request))\n"
         case (.notFound, _):
             "drain\(maxconnWord(verdict, request))\n"
         default:

@@ -39,6 +39,13 @@ struct CheckRequest: Equatable, Sendable {
         streaming.requiresStreaming = true
         return streaming
     }
+    /// HAProxy's view of this server (`http-check send-state`), which picks
+    /// the limit or its rejoin threshold; nil without the header.
+    var serverState: HAProxyServerState?
+    /// An `X-Haproxy-Server-State` value that did not parse, for the
+    /// diagnostics: the check answers as if the header were absent, since a
+    /// 400 would take a healthy server DOWN over a header HAProxy itself sent.
+    var unreadServerState: String?
 
     /// Whether answering needs more than the role: a JSON document, or a
     /// standby limit on an endpoint that checks standby limits; the

@@ -25,7 +25,9 @@ enum HTTPRequestParser {
     /// question, so plain TCP probes keep working. Anything else must be one
     /// HTTP/1.x request line (`GET`, `HEAD` or `OPTIONS`), then well-formed
     /// header lines, ended by a blank line unless the peer closed its side
-    /// after the request line.
+    /// after the request line. `X-Haproxy-Server-State` (``HAProxyServerState``)
+    /// is read when it parses, and otherwise kept aside as
+    /// ``CheckRequest/unreadServerState``, never refused.
     static func parse(_ received: ReceivedRequest, defaults: StandbyRequirements) throws(RequestError) -> CheckRequest? {
         var head = received.bytes[...]
         // One empty line before the request line is tolerated (RFC 9112, section 2.2).
@@ -58,14 +60,26 @@ enum HTTPRequestParser {
         let target = method == "OPTIONS" && requestLine[1] == "*" ? "/" : String(requestLine[1])
         var request = try CheckRequest.parse(target: target, defaults: defaults)
         request.omitsBody = method == "HEAD"
+        var serverStates: [Substring] = []
         for line in lines.dropFirst() {
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, !line[..<colon].contains(" ") else {
                 throw .malformedHeader
             }
-            if request.format == .text, line[..<colon].lowercased() == "accept",
-               line[line.index(after: colon)...].lowercased().containsText("application/json") {
+            let name = line[..<colon].lowercased()
+            var value = line[line.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
+            while value.last == " " || value.last == "\t" { value = value.dropLast() }
+            if request.format == .text, name == "accept", value.lowercased().containsText("application/json") {
                 request.format = .json
+            }
+            if name == HAProxyServerState.headerName.lowercased() { serverStates.append(value) }
+        }
+        // HAProxy sends the header once; two are no answer to "which state".
+        if let value = serverStates.first {
+            if serverStates.count == 1, let state = HAProxyServerState(header: value) {
+                request.serverState = state
+            } else {
+                request.unreadServerState = serverStates.joined(separator: ", ")
             }
         }
         return request

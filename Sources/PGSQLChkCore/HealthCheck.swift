@@ -61,6 +61,9 @@ struct HealthCheck {
             let received = CheckPeer.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)
             do {
                 if let asked = try dialect.request(from: received, defaults: configuration.requirements) { request = asked }
+                if let unread = request.unreadServerState {
+                    diagnostics.report("ignored \(HAProxyServerState.headerName) \(Text.quoted(unread)): not HAProxy's send-state format")
+                }
             } catch {
                 diagnostics.report("refused request: \(error.reason)")
                 send(dialect.render(refusing: error))
@@ -97,10 +100,14 @@ struct HealthCheck {
         var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport, synchrony: synchrony)
         verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
         verdict.age = probed.age
-        // A standby that misses its limits is news; a role that simply does
-        // not match the endpoint (/primary on a standby) is every check's answer.
-        if let state = verdict.state, state.inRecovery, let unmet = request.requirements.unmet(by: state) {
-            diagnostics.report("\(request.endpoint.rawValue): \(unmet)")
+        // A standby that misses its limits, or is kept past them, is news; a
+        // role that simply does not match the endpoint (/primary on a standby)
+        // is every check's answer.
+        if let state = verdict.state, state.inRecovery {
+            switch request.requirements.standing(of: state, seenBy: request.serverState) {
+            case .kept(let why), .fails(let why, _): diagnostics.report("\(request.endpoint.rawValue): \(why)")
+            case .meets: break
+            }
         }
         if case .withheld(let reason)? = AgentReply.maxconn(for: verdict, request: request), verdict.state != nil {
             diagnostics.report("maxconn left out: \(reason)")

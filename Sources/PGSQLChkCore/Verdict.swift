@@ -3,7 +3,9 @@
 ///
 /// This is the only place that maps a node's state to an answer. With `S` a
 /// standby that meets the request's ``StandbyRequirements`` and `s` one that
-/// does not:
+/// does not (``StandbyRequirements/standing(of:seenBy:)``: the limits, their
+/// rejoin threshold while HAProxy's `send-state` shows it DOWN, and a
+/// standby kept as the last usable one, which answers as `S`):
 ///
 /// | endpoint                  | primary        | standby `S`    | standby `s`  | no answer   |
 /// |---------------------------|----------------|----------------|--------------|-------------|
@@ -83,28 +85,24 @@ extension Verdict {
 
     /// The answer to `request` from a node that answered, before the drain file.
     private init(for request: CheckRequest, state: NodeState, synchrony: Synchrony) {
-        let unmet = state.inRecovery ? request.requirements.unmet(by: state) : nil
         switch (request.endpoint, state.inRecovery) {
         case (.role, false), (.readOnly, false), (.primary, false), (.readiness, false):
             self.init(status: .ok, body: "primary", exitStatus: .success)
         case (.readiness, true):
-            if let unready = request.streamingRequirements.unmet(by: state) {
-                self.init(unavailable: unready)
-            } else {
-                self.init(status: .ok, body: "standby", exitStatus: .success)
-            }
+            self.init(standby: request.streamingRequirements.standing(of: state, seenBy: request.serverState),
+                      serving: .ok, exitStatus: .success)
         case (.synchronous, true), (.asynchronous, true):
-            if let unmet = request.streamingRequirements.unmet(by: state) {
-                self.init(unavailable: unmet)
+            if case .fails(let reason, _) = request.streamingRequirements.standing(of: state, seenBy: request.serverState) {
+                self.init(unavailable: reason)
             } else {
                 self.init(wantsSynchronous: request.endpoint == .synchronous, synchrony: synchrony)
             }
-        case (.role, true) where unmet == nil:
-            self.init(status: .partialContent, body: "standby", exitStatus: .standby)
-        case (.replica, true) where unmet == nil, (.readOnly, true) where unmet == nil:
-            self.init(status: .ok, body: "standby", exitStatus: .success)
-        case (.role, true), (.replica, true), (.readOnly, true):
-            self.init(unavailable: unmet ?? "standby")
+        case (.role, true):
+            self.init(standby: request.requirements.standing(of: state, seenBy: request.serverState),
+                      serving: .partialContent, exitStatus: .standby)
+        case (.replica, true), (.readOnly, true):
+            self.init(standby: request.requirements.standing(of: state, seenBy: request.serverState),
+                      serving: .ok, exitStatus: .success)
         case (.primary, true):
             self.init(unavailable: "not the primary: standby")
         case (.replica, false), (.synchronous, false), (.asynchronous, false):
@@ -132,6 +130,16 @@ extension Verdict {
             self.init(unavailable: "not an asynchronous standby: \(primary) lists it as \(syncState)")
         case (_, .unknown(let reason)):
             self.init(unavailable: reason)
+        }
+    }
+
+    /// A standby's answer on an endpoint that routes reads to it: `status`
+    /// while it serves (a kept one says why in the body), 503 why not.
+    private init(standby standing: StandbyStanding, serving status: HTTPStatus, exitStatus: ExitCode) {
+        switch standing {
+        case .meets: self.init(status: status, body: "standby", exitStatus: exitStatus)
+        case .kept(let why): self.init(status: status, body: "standby, \(why)", exitStatus: exitStatus)
+        case .fails(let reason, _): self.init(unavailable: reason)
         }
     }
 

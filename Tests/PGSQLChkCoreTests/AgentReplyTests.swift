@@ -22,6 +22,25 @@ struct AgentReplyTests {
         #expect(AgentReply.line(for: verdict, request: request) == line)
     }
 
+    static let keeping = StandbyRequirements(maximumLagBytes: 100 << 20, keepsLastStandby: true)
+
+    @Test("with keep_last_standby=1 a lag-only shortfall gets the minimum weight, leaving UP and DOWN to the HTTP check", arguments: [
+        (NodeState.standby(lag: 101 << 20), keeping, "ready up 10%\n"),
+        (.standby(lag: 101 << 20), limit, "down #replication lag 101 MB exceeds maximum 100 MB\n"),
+        (.standby(lag: 50 << 20), keeping, "ready up 55%\n"),
+        (NodeState(inRecovery: true, behindPrimaryBytes: 101 << 20, receiver: .stopped), keeping,
+         "down #replication lag unknown (WAL receiver not running)\n"),
+        (NodeState(inRecovery: true, replayDelay: Milliseconds(40_000), receiver: .stopped),
+         StandbyRequirements(maximumReplayDelay: Milliseconds(30_000), keepsLastStandby: true), "down #replay delay 40s exceeds maximum 30s\n"),
+        (NodeState(inRecovery: true, behindPrimaryBytes: 0, replayDelay: Milliseconds(40_000), receiver: .running(status: "streaming", silence: nil)),
+         StandbyRequirements(maximumReplayDelay: Milliseconds(30_000), keepsLastStandby: true), "ready up 10%\n"),
+    ] as [(NodeState, StandbyRequirements, String)])
+    func keepLastStandby(state: NodeState, requirements: StandbyRequirements, line: String) {
+        let request = CheckRequest(endpoint: .readOnly, requirements: requirements)
+        let verdict = Verdict(for: request, outcome: .success(state), drain: .absent)
+        #expect(AgentReply.line(for: verdict, request: request) == line)
+    }
+
     @Test("the weight falls linearly with lag to a floor of 10%, and only for a standby with a limit", arguments: [
         (NodeState.standby(lag: 0), limit, Int64(100)),
         (NodeState.standby(lag: 25 << 20), limit, 78),

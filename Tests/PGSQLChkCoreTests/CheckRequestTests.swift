@@ -32,6 +32,8 @@ struct CheckRequestTests {
         ("/read-only?replication_state=streaming", StandbyRequirements(maximumLagBytes: 1 << 30, requiresStreaming: true)),
         ("/replica", StandbyRequirements(maximumLagBytes: 1 << 30, requiresStreaming: true)),
         ("/replica?", StandbyRequirements(maximumLagBytes: 1 << 30, requiresStreaming: true)),
+        ("/?lag=64MB&rejoin=50%25&keep_last_standby=1",
+         StandbyRequirements(maximumLagBytes: 64 << 20, requiresStreaming: true, rejoinPercent: 50, keepsLastStandby: true)),
     ])
     func parameters(target: String, requirements: StandbyRequirements) throws {
         let defaults = StandbyRequirements(maximumLagBytes: 1 << 30, requiresStreaming: true)
@@ -48,7 +50,7 @@ struct CheckRequestTests {
         ("/replica?replay_delay=1h", "invalid replay_delay \"1h\": expected a duration such as 30s, 500ms or 2min"),
         ("/replica?replication_state=stopped", "invalid replication_state \"stopped\": only streaming is supported"),
         ("/replica?lag=1&lag=2", "parameter \"lag\" given twice"),
-        ("/replica?max_lag=1", "unknown parameter \"max_lag\"; try lag, replay_backlog, replay_delay or replication_state"),
+        ("/replica?max_lag=1", "unknown parameter \"max_lag\"; try lag, replay_backlog, replay_delay, replication_state, rejoin or keep_last_standby"),
         ("/\u{1b}[31m", "unknown endpoint \"/?[31m\"; try \(Endpoint.choices)"),
         ("/replica?lag=%3", "invalid percent-encoding in \"%3\""),
         ("/%ZZ", "invalid percent-encoding in \"/%ZZ\""),

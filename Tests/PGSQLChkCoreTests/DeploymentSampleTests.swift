@@ -27,6 +27,17 @@ struct DeploymentSampleTests {
         roleConnectionLimit = try Self.connectionLimit(try #require(Self.lines(of: "sql/pgsqlchk-role.sql")))
     }
 
+    @Test("the man page, the README and haproxy.cfg's comment state the default rejoin share the code uses")
+    func defaultRejoinShare() throws {
+        let percent = StandbyRequirements.defaultRejoinPercent
+        let copies = [("man/pgsqlchk.1", "(default \(percent)%)"), ("README.md", "(`rejoin=`, default \(percent)%)"),
+                      ("haproxy/haproxy.cfg", "below \(percent)% of it")]
+        for (path, statement) in copies {
+            let text = try #require(Self.lines(of: path)).joined(separator: " ").split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+            #expect(text.contains(statement), "\(path) does not say \"\(statement)\"")
+        }
+    }
+
     @Test("HAProxy waits for a check longer than pgsqlchk's default deadline, so it reads pgsqlchk's 503")
     func checkTimeoutAboveDeadline() throws {
         let deadline = Configuration.defaultTimeout.value

@@ -31,6 +31,24 @@ struct HTTPRequestParserTests {
         #expect(try parse(text) == request)
     }
 
+    static let sentState = "UP 2/3; address=127.0.0.1; port=56433; name=pg_readonly_standbys/pg2; node=lb1; weight=100/100; scur=0/0; qcur=0"
+
+    @Test("HAProxy's send-state header is read; one that does not parse is set aside, never refused", arguments: [
+        ("GET /?lag=64MB HTTP/1.0\r\nX-Haproxy-Server-State: \(sentState)\r\n\r\n",
+         HAProxyServerState(header: sentState[...]), nil),
+        ("OPTIONS / HTTP/1.0\r\nx-haproxy-server-state:DOWN\t\r\n\r\n", HAProxyServerState(health: .down), nil),
+        ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State: MAINT; name=b/s\r\n\r\n", nil, "MAINT; name=b/s"),
+        ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State: UP; weight=lots\r\n\r\n", nil, "UP; weight=lots"),
+        ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State: UP\r\nX-Haproxy-Server-State: DOWN\r\n\r\n", nil, "UP, DOWN"),
+        ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State:\r\n\r\n", nil, ""),
+        ("OPTIONS / HTTP/1.0\r\n\r\n", nil, nil),
+    ] as [(String, HAProxyServerState?, String?)])
+    func serverState(text: String, state: HAProxyServerState?, unread: String?) throws {
+        let request = try #require(try parse(text))
+        #expect(request.serverState == state)
+        #expect(request.unreadServerState == unread)
+    }
+
     @Test("malformed requests are clear 4xx answers", arguments: [
         ("POST / HTTP/1.1\r\n\r\n", HTTPStatus.methodNotAllowed, "method \"POST\" not allowed; use GET, HEAD or OPTIONS"),
         ("get / HTTP/1.1\r\n\r\n", .methodNotAllowed, "method \"get\" not allowed; use GET, HEAD or OPTIONS"),

@@ -142,6 +142,29 @@ struct ProbeEndpointVerdictTests {
         #expect(verdict.body == body)
     }
 
+    static let rejoin = "replication lag 50 MB exceeds the rejoin threshold 48 MB (75% of 64 MB) while HAProxy has it DOWN"
+
+    @Test("HAProxy's send-state picks the limit or its rejoin threshold, and may keep the last standby", arguments: [
+        (Endpoint.role, StandbyRequirements(maximumLagBytes: 64 << 20), "UP; name=ro/pg2; weight=100/200", HTTPStatus.partialContent, "standby"),
+        (.role, StandbyRequirements(maximumLagBytes: 64 << 20), nil, .partialContent, "standby"),
+        (.role, StandbyRequirements(maximumLagBytes: 64 << 20), "DOWN; name=ro/pg2; weight=100/100", .serviceUnavailable, rejoin),
+        (.replica, StandbyRequirements(maximumLagBytes: 64 << 20), "DOWN 1/2; name=ro/pg2; weight=100/100", .serviceUnavailable, rejoin),
+        (.readiness, StandbyRequirements(maximumLagBytes: 64 << 20), "DOWN; name=ro/pg2; weight=100/100", .serviceUnavailable, rejoin),
+        (.role, StandbyRequirements(maximumLagBytes: 32 << 20, keepsLastStandby: true), "UP; name=ro/pg2; weight=100/100", .partialContent,
+         "standby, replication lag 50 MB exceeds maximum 32 MB, kept as the only usable server of ro/pg2"),
+        (.readOnly, StandbyRequirements(maximumLagBytes: 32 << 20, keepsLastStandby: true), "UP; name=ro/pg2; weight=100/100", .ok,
+         "standby, replication lag 50 MB exceeds maximum 32 MB, kept as the only usable server of ro/pg2"),
+        (.role, StandbyRequirements(maximumLagBytes: 32 << 20, keepsLastStandby: true), "UP; name=ro/pg2; weight=100/200", .serviceUnavailable,
+         "replication lag 50 MB exceeds maximum 32 MB"),
+        (.health, StandbyRequirements(maximumLagBytes: 64 << 20), "DOWN; name=ro/pg2; weight=100/100", .ok, "standby"),
+    ] as [(Endpoint, StandbyRequirements, String?, HTTPStatus, String)])
+    func haproxysView(endpoint: Endpoint, requirements: StandbyRequirements, header: String?, status: HTTPStatus, body: String) {
+        let request = CheckRequest(endpoint: endpoint, requirements: requirements, serverState: header.flatMap { HAProxyServerState(header: $0[...]) })
+        let verdict = Verdict(for: request, outcome: .success(NodeState.standby(lag: 50 << 20)), drain: .absent)
+        #expect(verdict.status == status)
+        #expect(verdict.body == body)
+    }
+
     @Test("readiness routes, so the drain file makes it 404; liveness and metrics report through it")
     func drain() {
         #expect(Verdict(for: CheckRequest(endpoint: .readiness), outcome: .success(Self.primary), drain: .present).status == .notFound)
