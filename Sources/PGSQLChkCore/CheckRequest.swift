@@ -59,7 +59,7 @@ struct CheckRequest: Equatable, Sendable {
         case .synchronous, .asynchronous:
             .synchrony
         case .role, .replica, .readOnly:
-            format != .text || requirements != StandbyRequirements() ? .replication : .role
+            format != .text || requirements.limitsAnything ? .replication : .role
         case .primary, .health, .liveness:
             format != .text ? .replication : .role
         }

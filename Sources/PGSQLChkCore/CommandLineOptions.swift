@@ -294,7 +294,9 @@ enum CommandLineOptions {
                                    /, /primary, /replica, /read-only, /health, /status,
                                    /liveness, /readiness, /synchronous, /asynchronous,
                                    /metrics,
-                                   with ?lag=, ?replay_delay=, ?replication_state=streaming
+                                   with ?lag=, ?replay_backlog=, ?replay_delay=,
+                                   ?replication_state=streaming, ?rejoin=75,
+                                   ?keep_last_standby=1
           -o, --output=FORMAT      by hand: http, summary, json or none (default: http)
           -q, --probe=KIND         liveness or readiness, exit status only, for
                                    Kubernetes exec probes (-e /KIND -o none)

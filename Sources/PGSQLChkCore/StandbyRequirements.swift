@@ -14,7 +14,7 @@ struct StandbyRequirements: Equatable, Sendable {
     var maximumReplayDelay: Milliseconds?
     /// The WAL receiver must be streaming (`replication_state=streaming`).
     var requiresStreaming = false
-    /// Share of each limit (`rejoin=75%`) that a standby HAProxy has out of
+    /// Share of each limit (`rejoin=75`, percent) that a standby HAProxy has out of
     /// rotation must be back at or below before it answers as serving again;
     /// one in rotation keeps serving up to the limit itself. Applies only
     /// when HAProxy says which (`http-check send-state`).
@@ -31,6 +31,12 @@ struct StandbyRequirements: Equatable, Sendable {
     /// `lag=64MB`), while a standby out of rotation still rejoins before it
     /// is fully caught up, which under steady writes may never come.
     static let defaultRejoinPercent = 75
+
+    /// Whether any limit is set: `rejoin=` and `keep_last_standby=` only
+    /// qualify limits, so alone they need no replication signal.
+    var limitsAnything: Bool {
+        maximumLagBytes != nil || maximumReplayBacklogBytes != nil || maximumReplayDelay != nil || requiresStreaming
+    }
 
     /// The query parameters, in the order a reason line suggests them.
     static let parameters = ["lag", "replay_backlog", "replay_delay", "replication_state", "rejoin", "keep_last_standby"]
@@ -60,8 +66,10 @@ struct StandbyRequirements: Equatable, Sendable {
             }
             requiresStreaming = true
         case "rejoin":
-            guard value.hasSuffix("%"), let percent = Self.percent(value.dropLast()) else {
-                throw .invalidValue(parameter: name, value: value, expected: "expected a share of each limit such as 75% (0% to 100%)")
+            // A bare `%` is an invalid escape in a request target, so the
+            // sign is optional: `rejoin=75`, or `rejoin=75%25` decoded.
+            guard let percent = Self.percent(value.hasSuffix("%") ? value.dropLast() : Substring(value)) else {
+                throw .invalidValue(parameter: name, value: value, expected: "expected a percentage of each limit from 0 to 100, such as 75")
             }
             rejoinPercent = percent
         case "keep_last_standby":

@@ -69,4 +69,20 @@ struct CheckRequestTests {
         #expect(Endpoint.choices == "/, /primary, /replica, /read-only, /health, /status, /liveness, /readiness, /synchronous, /asynchronous or /metrics")
         #expect(RequestError.unknownEndpoint(path: "/x").reason.hasSuffix("; try " + Endpoint.choices))
     }
+
+    @Test("a check asks only what its answer needs: the role alone unless a limit, a document or the peers need more", arguments: [
+        ("/", ProbeDepth.role),
+        ("/replica", .role),
+        ("/replica?rejoin=50", .role),
+        ("/?keep_last_standby=1", .role),
+        ("/replica?lag=1MB", .replication),
+        ("/read-only?replication_state=streaming", .replication),
+        ("/readiness", .replication),
+        ("/status", .replication),
+        ("/sync", .synchrony),
+        ("/async?lag=1MB", .synchrony),
+    ])
+    func depth(target: String, depth: ProbeDepth) throws {
+        #expect(try CheckRequest.parse(target: target, defaults: StandbyRequirements()).depth == depth)
+    }
 }

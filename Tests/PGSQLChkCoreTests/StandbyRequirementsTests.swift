@@ -131,6 +131,7 @@ struct StandbyRequirementsTests {
         ("rejoin", "75%", StandbyRequirements(rejoinPercent: 75)),
         ("rejoin", "0%", StandbyRequirements(rejoinPercent: 0)),
         ("rejoin", "100%", StandbyRequirements(rejoinPercent: 100)),
+        ("rejoin", "75", StandbyRequirements(rejoinPercent: 75)),
         ("keep_last_standby", "1", StandbyRequirements(keepsLastStandby: true)),
         ("keep_last_standby", "0", StandbyRequirements(keepsLastStandby: false)),
     ])
@@ -141,11 +142,10 @@ struct StandbyRequirementsTests {
     }
 
     @Test("a bad rejoin= or keep_last_standby= is refused with what would parse", arguments: [
-        ("rejoin", "101%", "invalid rejoin \"101%\": expected a share of each limit such as 75% (0% to 100%)"),
-        ("rejoin", "75", "invalid rejoin \"75\": expected a share of each limit such as 75% (0% to 100%)"),
-        ("rejoin", "0.75", "invalid rejoin \"0.75\": expected a share of each limit such as 75% (0% to 100%)"),
-        ("rejoin", "-5%", "invalid rejoin \"-5%\": expected a share of each limit such as 75% (0% to 100%)"),
-        ("rejoin", "%", "invalid rejoin \"%\": expected a share of each limit such as 75% (0% to 100%)"),
+        ("rejoin", "101%", "invalid rejoin \"101%\": expected a percentage of each limit from 0 to 100, such as 75"),
+        ("rejoin", "0.75", "invalid rejoin \"0.75\": expected a percentage of each limit from 0 to 100, such as 75"),
+        ("rejoin", "-5%", "invalid rejoin \"-5%\": expected a percentage of each limit from 0 to 100, such as 75"),
+        ("rejoin", "%", "invalid rejoin \"%\": expected a percentage of each limit from 0 to 100, such as 75"),
         ("keep_last_standby", "yes", "invalid keep_last_standby \"yes\": expected 1 or 0"),
     ])
     func invalidParameters(name: String, value: String, reason: String) {
