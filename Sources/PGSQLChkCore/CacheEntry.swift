@@ -143,8 +143,9 @@ struct CacheEntry: Equatable, Sendable {
             lines += ["slots present", "max_connections \(slots.maxConnections)",
                       "superuser_reserved_connections \(slots.superuserReservedConnections)",
                       "reserved_connections \(slots.reservedConnections)", "check_role_limit \(slots.checkRoleLimit)",
-                      "sessions_elsewhere " + optional(slots.sessionsElsewhere), "client_role_limit " + optional(slots.clientRoleLimit),
-                      "client_role_elsewhere " + optional(slots.clientRoleElsewhere)]
+                      "client_sessions " + optional(slots.clientSessions), "client_role_limit " + optional(slots.clientRoleLimit),
+                      "client_role_sessions " + optional(slots.clientRoleSessions), "sessions_by_address \(slots.byAddress.count)"]
+            lines += slots.byAddress.map { "address \(clean($0.address)) \($0.sessions) \($0.clientRoleSessions)" }
         } else {
             lines.append("slots none")
         }
@@ -266,9 +267,18 @@ struct CacheEntry: Equatable, Sendable {
                 superuserReservedConnections: try count("superuser_reserved_connections"),
                 reservedConnections: try count("reserved_connections"),
                 checkRoleLimit: try count("check_role_limit"),
-                sessionsElsewhere: try optionalCount("sessions_elsewhere"),
+                clientSessions: try optionalCount("client_sessions"),
                 clientRoleLimit: try optionalCount("client_role_limit"),
-                clientRoleElsewhere: try optionalCount("client_role_elsewhere"))
+                clientRoleSessions: try optionalCount("client_role_sessions"))
+            let addresses = try count("sessions_by_address")
+            guard addresses >= 0 else { throw .corrupt("sessions_by_address") }
+            for _ in 0..<addresses {
+                let fields = try reader.take("address").split(separator: " ", omittingEmptySubsequences: false)
+                guard fields.count == 3, !fields[0].isEmpty else { throw .corrupt("address") }
+                state.connectionSlots?.byAddress.append(AddressSessions(
+                    address: String(fields[0]), sessions: try number(String(fields[1]), "address", as: Int.self),
+                    clientRoleSessions: try number(String(fields[2]), "address", as: Int.self)))
+            }
         default: throw .corrupt("slots")
         }
         return state

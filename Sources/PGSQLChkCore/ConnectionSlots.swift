@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The node's connection slots as the agent's probe counted them
 /// (``RoleProbe/slotsQuery``): what the `maxconn` it advertises is made of.
 ///
@@ -12,16 +16,59 @@ struct ConnectionSlots: Equatable, Sendable {
     var reservedConnections: Int
     /// The CONNECTION LIMIT of the role the check logs in as.
     var checkRoleLimit: Int
-    /// Client sessions of every role but the check's, from every address but
-    /// the asking HAProxy's; nil when the check role cannot see other roles'
-    /// addresses (it lacks `pg_read_all_stats`, which `pg_monitor` holds).
-    var sessionsElsewhere: Int?
+    /// Client sessions of every role but the check's; nil when the check
+    /// role cannot see other roles' addresses (it lacks `pg_read_all_stats`,
+    /// which `pg_monitor` holds), so that they cannot be split by HAProxy.
+    var clientSessions: Int?
     /// The CONNECTION LIMIT of the client role that `maxconn_role=` names;
     /// nil when none is named or no such role exists.
     var clientRoleLimit: Int?
-    /// That role's sessions from every address but the asking HAProxy's;
-    /// nil when not visible, as ``sessionsElsewhere``.
-    var clientRoleElsewhere: Int?
+    /// That role's client sessions; nil when not visible, as ``clientSessions``.
+    var clientRoleSessions: Int?
+    /// The same sessions by client address (TCP only): whichever HAProxy
+    /// asks finds its own here, so one probe serves every HAProxy.
+    var byAddress: [AddressSessions] = []
+}
+
+/// The client sessions from one address (`pg_stat_activity.client_addr`).
+struct AddressSessions: Equatable, Sendable {
+    /// As PostgreSQL's `host()` writes it.
+    var address: String
+    /// Client sessions of every role but the check's.
+    var sessions: Int
+    /// Those of the `maxconn_role`.
+    var clientRoleSessions: Int
+
+    /// The list the slots statement aggregates: `address sessions
+    /// role_sessions` entries separated by commas; nil or empty, none.
+    static func list(from text: String?) throws(ProbeFailure) -> [AddressSessions] {
+        guard let text, !text.isEmpty else { return [] }
+        return try text.split(separator: ",").map { entry throws(ProbeFailure) in
+            let fields = entry.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count == 3, !fields[0].isEmpty, let sessions = Int(fields[1]), let roleSessions = Int(fields[2]) else {
+                throw .queryFailed(detail: "malformed sessions_by_address: \(text)")
+            }
+            return AddressSessions(address: String(fields[0]), sessions: sessions, clientRoleSessions: roleSessions)
+        }
+    }
+
+    /// Whether `other` names the same address: compared as bytes, an
+    /// IPv4-mapped IPv6 address as its IPv4 address, so that no spelling
+    /// (`::FFFF:192.0.2.1`, `2001:db8::1` or `2001:0db8:0::1`) hides a match.
+    func isAddress(_ other: String) -> Bool {
+        guard let mine = Self.bytes(of: address), let theirs = Self.bytes(of: other) else { return false }
+        return mine == theirs
+    }
+
+    private static func bytes(of text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        let mapped = bytes[..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
+        return mapped ? Array(bytes[12...]) : bytes
+    }
 }
 
 /// What the agent says about `maxconn`: a number, or why it says none (and
@@ -50,9 +97,11 @@ extension ConnectionSlots {
     /// subtracted: they are what the value limits, so counting them would
     /// halve the capacity it advertises.
     func maxconn(for request: MaxconnRequest) -> Maxconn {
-        guard let elsewhere = sessionsElsewhere else {
+        guard let all = clientSessions else {
             return .withheld(reason: "other sessions' addresses not visible to the monitoring role (grant pg_monitor)")
         }
+        let own = request.peer.flatMap { peer in byAddress.first { $0.isAddress(peer) } }
+        let elsewhere = all - (own?.sessions ?? 0)
         let kept: Int
         if let checkSlots = request.checkSlots {
             kept = checkSlots
@@ -65,10 +114,10 @@ extension ConnectionSlots {
         if let role = request.clientRole {
             guard let limit = clientRoleLimit else { return .withheld(reason: "no role \(Text.quoted(role))") }
             if limit >= 0 {
-                guard let roleElsewhere = clientRoleElsewhere else {
+                guard let roleSessions = clientRoleSessions else {
                     return .withheld(reason: "other sessions' addresses not visible to the monitoring role (grant pg_monitor)")
                 }
-                value = min(value, limit - roleElsewhere)
+                value = min(value, limit - (roleSessions - (own?.clientRoleSessions ?? 0)))
             }
         }
         return .advertised(max(Self.minimumMaxconn, value))

@@ -26,12 +26,12 @@ struct ProbeCache {
         guard applies else { return (probe(), nil) }
         // A guarded probe carries its position and the peers' answers: the
         // peers list keys it apart from an unguarded probe of the same node.
-        // Connection slots are counted for one HAProxy and one client role:
-        // each pair has its own entry.
+        // Connection slots are counted for one client role, by address for
+        // every HAProxy: an entry a role, whichever HAProxy asks.
         var key = CacheKey(configuration.connection, depth: depth, environment: CacheKey.processEnvironment(), user: geteuid())
             .adding("peers", configuration.peers.isEmpty ? nil : configuration.peers.map(\.description).joined(separator: ","))
         if depth == .connectionSlots {
-            key = key.adding("maxconn_peer", maxconn?.peer).adding("maxconn_role", maxconn?.clientRole)
+            key = key.adding("maxconn_role", maxconn?.clientRole)
         }
         let answer = ResultCache(settings: configuration.cache, report: report).outcome(for: key, before: deadline, probe: probe)
         return (answer.outcome, answer.age)

@@ -86,8 +86,9 @@ enum RoleProbe {
 
     /// The replication statement with the connection slots that the agent's
     /// `maxconn` is made of (``ConnectionSlots``), so still one round trip;
-    /// `$1` is the asking HAProxy's address, `$2` the `maxconn_role` (each
-    /// may be NULL).
+    /// `$1` is the `maxconn_role` (may be NULL). Sessions are counted by
+    /// client address, not for the asking HAProxy alone, so that one probe
+    /// (and one result cache entry) serves every HAProxy.
     ///
     /// Settings come from `current_setting`, whose `missing_ok` form reads a
     /// setting the server does not have as NULL: `reserved_connections`
@@ -108,18 +109,25 @@ enum RoleProbe {
           pg_catalog.current_setting('superuser_reserved_connections')::int AS superuser_reserved_connections,
           COALESCE(pg_catalog.current_setting('reserved_connections', true)::int, 0) AS reserved_connections,
           l.check_role_limit,
-          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.sessions_elsewhere END AS sessions_elsewhere,
+          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.client_sessions END AS client_sessions,
           l.client_role_limit,
-          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.client_role_elsewhere END AS client_role_elsewhere
+          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.client_role_sessions END AS client_role_sessions,
+          CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.sessions_by_address END AS sessions_by_address
         \(replicationSource)
           CROSS JOIN (SELECT pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS check_role_limit,
-                         pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) $2) AS client_role_limit
-                  FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER OR rolname OPERATOR(pg_catalog.=) $2) l
-          CROSS JOIN (SELECT pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.<>) pg_catalog.to_regrole(CURRENT_USER)::oid)::int AS sessions_elsewhere,
-                         pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.=) pg_catalog.to_regrole($2)::oid)::int AS client_role_elsewhere
-                  FROM pg_catalog.pg_stat_get_activity(NULL) a
-                  WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend'
-                    AND NOT COALESCE(a.client_addr OPERATOR(pg_catalog.=) $1::pg_catalog.inet, false)) c
+                         pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) $1) AS client_role_limit
+                  FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER OR rolname OPERATOR(pg_catalog.=) $1) l
+          CROSS JOIN (SELECT COALESCE(pg_catalog.sum(g.sessions), 0)::int AS client_sessions,
+                         COALESCE(pg_catalog.sum(g.role_sessions), 0)::int AS client_role_sessions,
+                         pg_catalog.string_agg(pg_catalog.host(g.addr) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) g.sessions::text
+                                                 OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) g.role_sessions::text, ',')
+                           FILTER (WHERE g.addr IS NOT NULL) AS sessions_by_address
+                  FROM (SELECT a.client_addr AS addr, pg_catalog.count(a.pid) AS sessions,
+                               pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.=) pg_catalog.to_regrole($1)::oid) AS role_sessions
+                        FROM pg_catalog.pg_stat_get_activity(NULL) a
+                        WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend'
+                          AND a.usesysid OPERATOR(pg_catalog.<>) pg_catalog.to_regrole(CURRENT_USER)::oid
+                        GROUP BY a.client_addr) g) c
         """
 
     /// The columns ``slotsQuery`` adds, by the names it gives them.
@@ -128,9 +136,10 @@ enum RoleProbe {
         case superuserReservedConnections = "superuser_reserved_connections"
         case reservedConnections = "reserved_connections"
         case checkRoleLimit = "check_role_limit"
-        case sessionsElsewhere = "sessions_elsewhere"
+        case clientSessions = "client_sessions"
         case clientRoleLimit = "client_role_limit"
-        case clientRoleElsewhere = "client_role_elsewhere"
+        case clientRoleSessions = "client_role_sessions"
+        case sessionsByAddress = "sessions_by_address"
     }
 
     /// The replication statement's columns, by the names it gives them.
@@ -178,7 +187,7 @@ enum RoleProbe {
                 let row = try connection.firstRow(of: replicationQuery, before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
             case .connectionSlots:
-                let row = try connection.firstRow(of: slotsQuery, parameters: [maxconn?.peer, maxconn?.clientRole], before: deadline)
+                let row = try connection.firstRow(of: slotsQuery, parameters: [maxconn?.clientRole], before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
                 state.connectionSlots = try connectionSlots(from: row)
             }
@@ -248,9 +257,10 @@ enum RoleProbe {
             superuserReservedConnections: try required(.superuserReservedConnections),
             reservedConnections: try required(.reservedConnections),
             checkRoleLimit: try required(.checkRoleLimit),
-            sessionsElsewhere: try number(.sessionsElsewhere),
+            clientSessions: try number(.clientSessions),
             clientRoleLimit: try number(.clientRoleLimit),
-            clientRoleElsewhere: try number(.clientRoleElsewhere)
+            clientRoleSessions: try number(.clientRoleSessions),
+            byAddress: try AddressSessions.list(from: try row.value(of: SlotsColumn.sessionsByAddress.rawValue))
         )
     }
 

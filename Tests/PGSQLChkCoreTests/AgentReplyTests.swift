@@ -55,14 +55,15 @@ struct AgentReplyTests {
     }
 
     static let slots = ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0, checkRoleLimit: 5,
-                                       sessionsElsewhere: 2, clientRoleLimit: nil, clientRoleElsewhere: 0)
+                                       clientSessions: 5, clientRoleLimit: nil, clientRoleSessions: 0,
+                                       byAddress: [AddressSessions(address: "127.0.0.1", sessions: 3, clientRoleSessions: 0)])
 
     @Test("maxconn=auto adds maxconn:N to ready and drain, never to down, and leaves it out when unknown", arguments: [
         (NodeState(inRecovery: false, connectionSlots: slots), false, "ready up 100% maxconn:10\n"),
         (NodeState(inRecovery: false, connectionSlots: slots), true, "drain maxconn:10\n"),
         (NodeState(inRecovery: false), false, "ready up 100%\n"),
         (NodeState(inRecovery: false, connectionSlots: ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0,
-                                                                       checkRoleLimit: 5, sessionsElsewhere: nil)), false, "ready up 100%\n"),
+                                                                       checkRoleLimit: 5, clientSessions: nil)), false, "ready up 100%\n"),
         (NodeState.standby(lag: 101 << 20), false, "down #replication lag 101 MB exceeds maximum 100 MB\n"),
     ] as [(NodeState, Bool, String)])
     func maxconn(state: NodeState, maintenance: Bool, line: String) {

@@ -35,7 +35,9 @@ struct CacheEntryTests {
         .success(NodeState(inRecovery: true, receiver: .running(status: "waiting", silence: nil))),
         .success(NodeState(inRecovery: false, connectionSlots: ConnectionSlots(
             maxConnections: 100, superuserReservedConnections: 3, reservedConnections: 2, checkRoleLimit: -1,
-            sessionsElsewhere: 7, clientRoleLimit: 80, clientRoleElsewhere: 4))),
+            clientSessions: 9, clientRoleLimit: 80, clientRoleSessions: 6,
+            byAddress: [AddressSessions(address: "192.0.2.10", sessions: 2, clientRoleSessions: 2),
+                        AddressSessions(address: "2001:db8::1", sessions: 3, clientRoleSessions: 0)]))),
         .success(NodeState(inRecovery: true, connectionSlots: ConnectionSlots(
             maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0, checkRoleLimit: 14))),
         .failure(.noResponse(detail: "connection to server on socket \"/x\" failed: No such file or directory")),

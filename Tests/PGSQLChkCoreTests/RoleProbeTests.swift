@@ -84,11 +84,15 @@ struct RoleProbeTests {
     static let slotsNames = RoleProbe.SlotsColumn.allCases.map(\.rawValue)
 
     @Test("the slots columns read by name; the counts and the client role's limit may be NULL, the settings may not", arguments: [
-        (["20", "3", "0", "14", "2", "12", "1"], Optional(ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0,
-                                                                           checkRoleLimit: 14, sessionsElsewhere: 2, clientRoleLimit: 12, clientRoleElsewhere: 1))),
-        (["100", "3", "2", "-1", nil, nil, nil], ConnectionSlots(maxConnections: 100, superuserReservedConnections: 3, reservedConnections: 2, checkRoleLimit: -1)),
-        ([nil, "3", "0", "14", "2", "12", "1"], nil),
-        (["20", "3", "0", "lots", "2", "12", "1"], nil),
+        (["20", "3", "0", "14", "5", "12", "4", "127.0.0.1 3 3,::1 2 1"],
+         Optional(ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0, checkRoleLimit: 14,
+                                  clientSessions: 5, clientRoleLimit: 12, clientRoleSessions: 4,
+                                  byAddress: [AddressSessions(address: "127.0.0.1", sessions: 3, clientRoleSessions: 3),
+                                              AddressSessions(address: "::1", sessions: 2, clientRoleSessions: 1)]))),
+        (["100", "3", "2", "-1", nil, nil, nil, nil], ConnectionSlots(maxConnections: 100, superuserReservedConnections: 3, reservedConnections: 2, checkRoleLimit: -1)),
+        ([nil, "3", "0", "14", "2", "12", "1", nil], nil),
+        (["20", "3", "0", "lots", "2", "12", "1", nil], nil),
+        (["20", "3", "0", "14", "2", "12", "1", "127.0.0.1 two 1"], nil),
     ] as [([String?], ConnectionSlots?)])
     func slotsRow(values: [String?], slots: ConnectionSlots?) throws {
         let row = QueryRow(columns: Self.slotsNames.reversed(), values: values.reversed())
