@@ -100,7 +100,9 @@ enum RoleProbe {
     /// the checks already cover them; a unix-socket session has no address
     /// and counts as elsewhere. Sessions are read from
     /// `pg_stat_get_activity`, the function under `pg_stat_activity`, and
-    /// roles compared by oid, which spares planning the view's joins.
+    /// roles compared by oid, which spares planning the view's joins; the
+    /// oids come from `pg_roles` by exact name, as the limits do
+    /// (`to_regrole` would read `App` as `app` and reject `app.user`).
     /// Without `pg_read_all_stats` other roles' addresses read as NULL, so
     /// the counts are NULL then, never a guess.
     static let slotsQuery = """
@@ -115,18 +117,20 @@ enum RoleProbe {
           CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') THEN c.sessions_by_address END AS sessions_by_address
         \(replicationSource)
           CROSS JOIN (SELECT pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS check_role_limit,
-                         pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) $1) AS client_role_limit
+                         pg_catalog.max(oid) FILTER (WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER) AS check_role,
+                         pg_catalog.max(rolconnlimit) FILTER (WHERE rolname OPERATOR(pg_catalog.=) $1) AS client_role_limit,
+                         pg_catalog.max(oid) FILTER (WHERE rolname OPERATOR(pg_catalog.=) $1) AS client_role
                   FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER OR rolname OPERATOR(pg_catalog.=) $1) l
-          CROSS JOIN (SELECT COALESCE(pg_catalog.sum(g.sessions), 0)::int AS client_sessions,
+          CROSS JOIN LATERAL (SELECT COALESCE(pg_catalog.sum(g.sessions), 0)::int AS client_sessions,
                          COALESCE(pg_catalog.sum(g.role_sessions), 0)::int AS client_role_sessions,
                          pg_catalog.string_agg(pg_catalog.host(g.addr) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) g.sessions::text
                                                  OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) g.role_sessions::text, ',')
                            FILTER (WHERE g.addr IS NOT NULL) AS sessions_by_address
                   FROM (SELECT a.client_addr AS addr, pg_catalog.count(a.pid) AS sessions,
-                               pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.=) pg_catalog.to_regrole($1)::oid) AS role_sessions
+                               pg_catalog.count(a.pid) FILTER (WHERE a.usesysid OPERATOR(pg_catalog.=) l.client_role) AS role_sessions
                         FROM pg_catalog.pg_stat_get_activity(NULL) a
                         WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend'
-                          AND a.usesysid OPERATOR(pg_catalog.<>) pg_catalog.to_regrole(CURRENT_USER)::oid
+                          AND a.usesysid OPERATOR(pg_catalog.<>) l.check_role
                         GROUP BY a.client_addr) g) c
         """
 

@@ -116,6 +116,22 @@ extension LiveServers {
             #expect(ask(sent, node: .standby, user: "filler", options: ["--agent"]).text == reply)
         }
 
+        @Test("maxconn_role names a role exactly: an upper-case, dotted name's limit and sessions are its own, never folded or refused")
+        func maxconnRoleExactName() throws {
+            let superuser = try #require(cluster.direct(.primary))
+            _ = try superuser.value("""
+                DO $$ BEGIN CREATE ROLE "Maxconn.Role" LOGIN CONNECTION LIMIT 4;
+                EXCEPTION WHEN duplicate_object THEN NULL; END $$
+                """).get()
+            // Two sessions of it over the unix socket: never this check's peer.
+            let held = ClientFlood(count: 2, conninfo: "host=\(cluster.socketDirectory) port=\(cluster.primaryPort) user=Maxconn.Role dbname=postgres")
+            held.drive(seconds: 3, untilSettled: true)
+            try #require(held.connected == 2, "could not hold two sessions as \"Maxconn.Role\"")
+            // check_slots=0 leaves the node's share well above the role's 4 - 2.
+            let reply = ask("maxconn=auto&maxconn_role=Maxconn.Role&check_slots=0\n", node: .primary, options: ["--agent"]).text
+            #expect(reply == "ready up 100% maxconn:2\n")
+        }
+
         @Test("by hand, a summary line or the JSON document")
         func handOutputs() {
             let summary = Child.run([TestCluster.binary, "-h", cluster.socketDirectory, "-p", cluster.standbyPort, "-U", "pgsqlchk", "-d", "postgres",
