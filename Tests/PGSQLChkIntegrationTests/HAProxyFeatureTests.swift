@@ -20,43 +20,14 @@ struct HAProxyFeatureTests {
 
     static let lagTable = "feature_lag"
 
-    /// What a server's stats row went through while `watch` polled it.
-    struct Transition {
-        let reached: Bool
-        let seconds: Double
-        /// Each value of the watched field, in the order seen, repeats dropped.
-        let seen: [String]
-    }
-
-    /// Polls `proxy/server`'s stats row every 50 ms for up to `seconds`, until
-    /// `condition` holds, recording the values of `field` on the way.
-    func watch(_ proxy: String, _ server: String, field: String = "status", seconds: Double,
-               until condition: ([String: String]) -> Bool) -> Transition {
-        let start = monotonicSeconds()
-        var seen: [String] = []
-        while true {
-            let row = stack.statsRow(proxy, server) ?? [:]
-            let value = row[field] ?? "?"
-            if seen.last != value { seen.append(value) }
-            if condition(row) { return Transition(reached: true, seconds: monotonicSeconds() - start, seen: seen) }
-            if monotonicSeconds() - start > seconds { return Transition(reached: false, seconds: monotonicSeconds() - start, seen: seen) }
-            usleep(50_000)
-        }
-    }
-
-    /// HAProxy's log lines that mark `proxy/server` DOWN.
-    func downLines(_ proxy: String, _ server: String) -> Int {
-        TestStack.lines(of: stack.haproxyLog).filter { $0.contains("\(proxy)/\(server) is DOWN") }.count
-    }
-
     /// Creates `node`'s drain file and watches `proxy/server` until NOLB;
     /// the caller removes the file.
-    func drain(_ node: Node, _ proxy: String, _ server: String) throws -> Transition {
+    func drain(_ node: Node, _ proxy: String, _ server: String) throws -> TestStack.Transition {
         let path = stack.maintenanceFile(of: node)
         let descriptor = open(path, O_WRONLY | O_CREAT, 0o644)
         try #require(descriptor >= 0, "could not create \(path)")
         close(descriptor)
-        let drained = watch(proxy, server, seconds: 5) { $0["status"] == "NOLB" }
+        let drained = stack.watch(proxy, server, seconds: 5) { $0["status"] == "NOLB" }
         print("feature: drain node \(node.rawValue) in \(proxy): \(drained.seen.joined(separator: " -> ")) after \(drained.seconds) s")
         return drained
     }
@@ -94,7 +65,7 @@ struct HAProxyFeatureTests {
         let intervals = try #require(CheckIntervals(configuration: stack.directory + "/haproxy.cfg"))
         let held = try ClientConnection.open(TestStack.clientConninfo(port: stack.readOnlyPort)).get()
         try #require(try held.value("SELECT inet_server_port()").get() == standbyPort)
-        let downBefore = downLines("pg_readonly_standbys", server)
+        let downBefore = stack.downLines("pg_readonly_standbys", server)
 
         let file = stack.maintenanceFile(of: standby)
         defer { unlink(file) }
@@ -113,13 +84,13 @@ struct HAProxyFeatureTests {
 
         unlink(file)
         // UP needs both: a 2xx check, and the agent's `ready`.
-        let back = watch("pg_readonly_standbys", server, seconds: 5) { $0["status"] == "UP" }
+        let back = stack.watch("pg_readonly_standbys", server, seconds: 5) { $0["status"] == "UP" }
         print("feature: undrain node \(standby.rawValue) in pg_readonly_standbys: \(back.seen.joined(separator: " -> ")) after \(back.seconds) s")
         #expect(back.reached)
         #expect(back.seconds <= max(intervals.inter, agentInterval) + 0.5)
         #expect(try TestStack.through(stack.readOnlyPort, "SELECT inet_server_port()").get() == standbyPort)
         #expect(try held.value("SELECT inet_server_port()").get() == standbyPort, "the held session was cut")
-        #expect(downLines("pg_readonly_standbys", server) == downBefore, "the drained standby went DOWN")
+        #expect(stack.downLines("pg_readonly_standbys", server) == downBefore, "the drained standby went DOWN")
     }
 
     @Test("the drain file on the primary: NOLB, not DOWN, so no write session is cut; writes go on through the stick entry")
@@ -132,7 +103,7 @@ struct HAProxyFeatureTests {
         let held = try ClientConnection.open(TestStack.clientConninfo(port: stack.readWritePort)).get()
         let write = "INSERT INTO \(TestStack.writeTable) VALUES (inet_server_port()) RETURNING port"
         try #require(try held.value(write).get() == primaryPort)
-        let downBefore = downLines("pg_readwrite", server)
+        let downBefore = stack.downLines("pg_readwrite", server)
 
         let file = stack.maintenanceFile(of: primary)
         defer { unlink(file) }
@@ -145,11 +116,11 @@ struct HAProxyFeatureTests {
         #expect(try TestStack.write(through: stack.readWritePort).get() == primaryPort)
 
         unlink(file)
-        let back = watch("pg_readwrite", server, seconds: 5) { $0["status"] == "UP" }
+        let back = stack.watch("pg_readwrite", server, seconds: 5) { $0["status"] == "UP" }
         print("feature: undrain node \(primary.rawValue) in pg_readwrite: \(back.seen.joined(separator: " -> ")) after \(back.seconds) s")
         #expect(back.reached)
         #expect(try held.value(write).get() == primaryPort, "the held write session was cut")
-        #expect(downLines("pg_readwrite", server) == downBefore, "the drained primary went DOWN")
+        #expect(stack.downLines("pg_readwrite", server) == downBefore, "the drained primary went DOWN")
     }
 
     @Test("the agent weights a standby by its replay lag: 100 caught up, less with real lag, 100 again once replay resumes")
@@ -159,7 +130,7 @@ struct HAProxyFeatureTests {
         let server = TestStack.server(of: standby)
         let limit = try #require(agentLagLimit(), "no agent-send \"lag=...\" on the rendered ReadOnly servers")
         let settle = 2 * agentInterval + 1
-        let caughtUp = watch("pg_readonly_standbys", server, field: "weight", seconds: settle) { $0["weight"] == "100" && $0["status"] == "UP" }
+        let caughtUp = stack.watch("pg_readonly_standbys", server, field: "weight", seconds: settle) { $0["weight"] == "100" && $0["status"] == "UP" }
         try #require(caughtUp.reached, "before any lag: \(caughtUp.seen)")
 
         let primaryConnection = try #require(cluster.direct(primary))
@@ -189,7 +160,7 @@ struct HAProxyFeatureTests {
         let lag = try produceLag(rows: 300_000)
         let expected = max(10, 100 - 90 * min(lag, limit) / limit)
         // Within one point: background WAL (autovacuum) may add a little lag.
-        let lowered = watch("pg_readonly_standbys", server, field: "weight", seconds: settle) { row in
+        let lowered = stack.watch("pg_readonly_standbys", server, field: "weight", seconds: settle) { row in
             row["weight"].flatMap { Int64($0) }.map { abs($0 - expected) <= 1 } ?? false
         }
         print("feature: agent: lag \(lag) bytes of \(limit): weights \(lowered.seen.joined(separator: " -> ")) after \(lowered.seconds) s (expected \(expected))")
@@ -203,14 +174,14 @@ struct HAProxyFeatureTests {
         let bytesPerRow = max(1, lag / 300_000)
         let pastLimit = try produceLag(rows: Int((limit - lag) / bytesPerRow * 5 / 4))
         #expect(pastLimit > limit)
-        let down = watch("pg_readonly_standbys", server, seconds: settle) { $0["status"]?.hasPrefix("DOWN") == true }
+        let down = stack.watch("pg_readonly_standbys", server, seconds: settle) { $0["status"]?.hasPrefix("DOWN") == true }
         print("feature: agent: lag \(pastLimit) bytes of \(limit): \(down.seen.joined(separator: " -> ")); last agent answer: \(stack.statsRow("pg_readonly_standbys", server)?["last_agt"] ?? "?")")
         #expect(down.reached, "a standby past the agent's lag limit stayed in the ReadOnly pool")
 
         // 3. Replay resumes: the standby catches up and gets its full weight back.
         let resumed = monotonicSeconds()
         _ = try standbyConnection.value("SELECT pg_wal_replay_resume()").get()
-        let restored = watch("pg_readonly_standbys", server, field: "weight", seconds: settle + 3) { $0["weight"] == "100" && $0["status"] == "UP" }
+        let restored = stack.watch("pg_readonly_standbys", server, field: "weight", seconds: settle + 3) { $0["weight"] == "100" && $0["status"] == "UP" }
         print("feature: agent: replay resumed, weights \(restored.seen.joined(separator: " -> ")) within \(monotonicSeconds() - resumed) s")
         #expect(restored.reached)
     }

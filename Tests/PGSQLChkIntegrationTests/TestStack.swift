@@ -218,6 +218,35 @@ extension TestStack {
         return body.filter { $0.trimmingPrefix(while: { $0 == "\t" || $0 == " " }).hasPrefix("server ") }
     }
 
+    /// What a server's stats row went through while `watch` polled it.
+    struct Transition {
+        let reached: Bool
+        let seconds: Double
+        /// Each value of the watched field, in the order seen, repeats dropped.
+        let seen: [String]
+    }
+
+    /// Polls `proxy/server`'s stats row every 50 ms for up to `seconds`, until
+    /// `condition` holds, recording the values of `field` on the way.
+    func watch(_ proxy: String, _ server: String, field: String = "status", seconds: Double,
+               until condition: ([String: String]) -> Bool) -> Transition {
+        let start = monotonicSeconds()
+        var seen: [String] = []
+        while true {
+            let row = statsRow(proxy, server) ?? [:]
+            let value = row[field] ?? "?"
+            if seen.last != value { seen.append(value) }
+            if condition(row) { return Transition(reached: true, seconds: monotonicSeconds() - start, seen: seen) }
+            if monotonicSeconds() - start > seconds { return Transition(reached: false, seconds: monotonicSeconds() - start, seen: seen) }
+            usleep(50_000)
+        }
+    }
+
+    /// How many of HAProxy's log lines mark `proxy/server` DOWN.
+    func downLines(_ proxy: String, _ server: String) -> Int {
+        TestStack.lines(of: haproxyLog).filter { $0.contains("\(proxy)/\(server) is DOWN") }.count
+    }
+
     /// One server's row of the stats CSV.
     func statsRow(_ proxy: String, _ server: String) -> [String: String]? {
         statsRows().first { $0["# pxname"] == proxy && $0["svname"] == server }
