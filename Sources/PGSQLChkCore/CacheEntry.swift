@@ -10,7 +10,7 @@ import Glibc
 /// The file is text, one `name value` line per field in a fixed order,
 /// versioned by its first line and closed by `end`:
 ///
-///     pgsqlchk-cache 3
+///     pgsqlchk-cache 4
 ///     key 9f1c0a7d3e5b2c41
 ///     boot 1767225600
 ///     probed 81234567890123
@@ -24,8 +24,11 @@ import Glibc
 struct CacheEntry: Equatable, Sendable {
     /// The format's version, the first line's number.
     static let version = 4
-    /// Larger than any entry ``encoded`` writes; a bigger file is not read.
-    static let maximumSize = 32_768
+    /// The largest entry written or read. The slots' addresses take about
+    /// 45 bytes each, so this holds one for every session of a server with
+    /// thousands of `max_connections`; a bigger entry is neither written nor
+    /// read (each check then probes, and says why).
+    static let maximumSize = 262_144
 
     /// The ``CacheKey/digest`` the outcome answers.
     var key: String

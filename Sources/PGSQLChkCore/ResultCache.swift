@@ -106,7 +106,7 @@ struct ResultCache {
             report("result cache: ignoring \(name): not a regular file of uid \(geteuid()) under \(CacheEntry.maximumSize) bytes")
             return nil
         }
-        var bytes = [UInt8](repeating: 0, count: CacheEntry.maximumSize + 1)
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
         var count = 0
         while count < bytes.count {
             let received = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress! + count, $0.count - count) }
@@ -150,6 +150,11 @@ struct ResultCache {
     /// symlink or another user's file in the entry's place without following
     /// or opening it.
     private func write(_ entry: CacheEntry, in directory: Int32, _ digest: String) {
+        let bytes = Array(entry.encoded.utf8)
+        guard bytes.count <= CacheEntry.maximumSize else {
+            report("result cache: not writing \(digest).entry: \(bytes.count) bytes, over the \(CacheEntry.maximumSize)-byte limit that readers keep")
+            return
+        }
         let temporary = "\(digest).\(getpid()).new"
         var file = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         if file < 0, errno == EEXIST {
@@ -161,7 +166,6 @@ struct ResultCache {
             report("result cache: cannot write \(temporary): \(String(cString: strerror(errno)))")
             return
         }
-        let bytes = Array(entry.encoded.utf8)
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + written, $0.count - written) }
