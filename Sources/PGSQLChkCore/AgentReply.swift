@@ -58,9 +58,16 @@ enum AgentReply {
         return " maxconn:\(value)"
     }
 
-    /// The reply to an `agent-send` line that does not parse.
-    static func line(refusing error: RequestError) -> String {
-        "down #agent-send: \(error.reason)\n"
+    /// The reply to an `agent-send` line that does not parse: `down` and
+    /// why, but an empty line (no status change) when the line asks
+    /// `maxconn=only`, whose promise is never to move the server: a typo on
+    /// the ReadWrite servers must not take every primary DOWN (and, with
+    /// `on-marked-down shutdown-sessions`, cut every write session). The
+    /// reason still goes to the diagnostics.
+    static func line(refusing error: RequestError, sent: [UInt8]) -> String {
+        let line = sent.prefix { $0 != 10 && $0 != 13 }
+        let asksMaxconnOnly = line.split(separator: UInt8(ascii: "&")).contains { Array($0) == Array("maxconn=only".utf8) }
+        return asksMaxconnOnly ? "\n" : "down #agent-send: \(error.reason)\n"
     }
 
     /// 100% for a primary, or a standby with no lag limit; otherwise falling

@@ -59,10 +59,10 @@ enum Dialect: Sendable {
     }
 
     /// The bytes that refuse a request that cannot be answered as asked.
-    func render(refusing error: RequestError) -> [UInt8] {
+    func render(refusing error: RequestError, sent: [UInt8]) -> [UInt8] {
         switch self {
         case .http: HTTPResponse.render(Verdict(refusing: error))
-        case .agent: Array(AgentReply.line(refusing: error).utf8)
+        case .agent: Array(AgentReply.line(refusing: error, sent: sent).utf8)
         }
     }
 }

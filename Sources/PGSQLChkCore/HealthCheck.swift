@@ -66,7 +66,7 @@ struct HealthCheck {
                 }
             } catch {
                 diagnostics.report("refused request: \(error.reason)")
-                send(dialect.render(refusing: error))
+                send(dialect.render(refusing: error, sent: received.bytes))
                 return ExitCode.refused.rawValue
             }
         }

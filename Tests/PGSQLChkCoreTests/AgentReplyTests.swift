@@ -94,8 +94,14 @@ struct AgentReplyTests {
         #expect(AgentReply.line(for: verdict, request: request) == "ready up 100%\n")
     }
 
-    @Test("a refused agent-send takes the server down with the reason")
-    func refusal() {
-        #expect(AgentReply.line(refusing: .malformedHeader) == "down #agent-send: malformed header line\n")
+    @Test("a refused agent-send takes the server down with the reason, unless it asks maxconn=only, which never moves the server", arguments: [
+        ("lag=64\n", "down #agent-send: malformed header line\n"),
+        ("maxconn=auto&check_slots=-1\n", "down #agent-send: malformed header line\n"),
+        ("maxconn=only&check_slots=-1\n", "\n"),
+        ("maxconn_role=&maxconn=only\r\n", "\n"),
+        ("maxconn=onlyx\n", "down #agent-send: malformed header line\n"),
+    ])
+    func refusal(sent: String, line: String) {
+        #expect(AgentReply.line(refusing: .malformedHeader, sent: Array(sent.utf8)) == line)
     }
 }
