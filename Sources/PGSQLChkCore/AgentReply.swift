@@ -33,9 +33,7 @@ enum AgentReply {
             maxconnWord(verdict, request).dropFirst() + "\n"
         case (.ok, let state?):
             "ready up \(weightPercent(of: state, requirements: request.requirements))%\(maxconnWord(verdict, request))\n"
-        case (.serviceUnavailable, let state?)
-            where request.requirements.keepsLastStandby && state.inRecovery
-                && request.requirements.standing(of: state, seenBy: nil).isLagOnlyShortfall:
+        case (.serviceUnavailable, _) where request.requirements.keepsLastStandby && verdict.standing?.isLagOnlyShortfall == true:
             "ready up \(minimumWeightPercent)%\(maxconnWord(verdict, request))\n"
         case (.notFound, _):
             "drain\(maxconnWord(verdict, request))\n"

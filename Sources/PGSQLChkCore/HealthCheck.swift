@@ -103,11 +103,9 @@ struct HealthCheck {
         // A standby that misses its limits, or is kept past them, is news; a
         // role that simply does not match the endpoint (/primary on a standby)
         // is every check's answer.
-        if let state = verdict.state, state.inRecovery {
-            switch request.requirements.standing(of: state, seenBy: request.serverState) {
-            case .kept(let why), .fails(let why, _): diagnostics.report("\(request.endpoint.rawValue): \(why)")
-            case .meets: break
-            }
+        switch verdict.standing {
+        case .kept(let why)?, .fails(let why, _)?: diagnostics.report("\(request.endpoint.rawValue): \(why)")
+        case .meets?, nil: break
         }
         if case .withheld(let reason)? = AgentReply.maxconn(for: verdict, request: request), verdict.state != nil {
             diagnostics.report("maxconn left out: \(reason)")

@@ -48,6 +48,10 @@ struct Verdict: Equatable, Sendable {
     /// What the stale-primary guard saw and decided; nil when it is off or
     /// the node is a standby.
     var guardReport: GuardReport?
+    /// How a standby measured up to the limits its endpoint applies; nil on
+    /// a primary, and on endpoints that apply none. The agent's weight and
+    /// the diagnostics read it here rather than judge the standby again.
+    var standing: StandbyStanding?
     /// How long the probe took, connect to last row.
     var probeDuration: Milliseconds?
     /// How old the probe's outcome is, when the result cache is on (zero:
@@ -92,11 +96,13 @@ extension Verdict {
             self.init(standby: request.streamingRequirements.standing(of: state, seenBy: request.serverState),
                       serving: .ok, exitStatus: .success)
         case (.synchronous, true), (.asynchronous, true):
-            if case .fails(let reason, _) = request.streamingRequirements.standing(of: state, seenBy: request.serverState) {
+            let standing = request.streamingRequirements.standing(of: state, seenBy: request.serverState)
+            if case .fails(let reason, _) = standing {
                 self.init(unavailable: reason)
             } else {
                 self.init(wantsSynchronous: request.endpoint == .synchronous, synchrony: synchrony)
             }
+            self.standing = standing
         case (.role, true):
             self.init(standby: request.requirements.standing(of: state, seenBy: request.serverState),
                       serving: .partialContent, exitStatus: .standby)
@@ -141,6 +147,7 @@ extension Verdict {
         case .kept(let why): self.init(status: status, body: "standby, \(why)", exitStatus: exitStatus)
         case .fails(let reason, _): self.init(unavailable: reason)
         }
+        self.standing = standing
     }
 
     /// A 503 with `reason` as its body.
