@@ -29,7 +29,8 @@ struct ReceivedRequest: Equatable, Sendable {
 /// the answer goes out in one `write()`, and the rest is drained after
 /// `shutdown(SHUT_WR)`.
 enum CheckPeer {
-    /// The most of a request head we read; HAProxy's check request is under 100 bytes.
+    /// The most of a request head we read; HAProxy's check request is under
+    /// 100 bytes, about 250 with `http-check send-state`.
     static let requestLimit = 8_192
     /// How long and how much we drain after answering, before closing.
     static let drainWait = Milliseconds(200)

@@ -316,7 +316,9 @@ enum CommandLineOptions {
           -P, --peers=HOST[:PORT][,...]
                                    every node of the cluster, this one included; a
                                    primary asks them all and answers 503 when one
-                                   shows a newer timeline ([ADDR]:PORT for IPv6)
+                                   shows a newer timeline ([ADDR]:PORT for IPv6);
+                                   a standby asks them for /synchronous and
+                                   /asynchronous
           -S, --state-dir=DIR      where the guard keeps its fence file
                                    (default: \(Configuration.defaultStateDirectory))
           -F, --clear-fence        remove the fence file, then exit

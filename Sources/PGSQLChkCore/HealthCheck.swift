@@ -126,7 +126,8 @@ struct HealthCheck {
         }
         guard guarded, case .success(var state) = local, !state.inRecovery || depth(for: request) == .synchrony else { return local }
         Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
-        state.peers = PeerProbe.ask(configuration.peers, settings: configuration.connection, before: peersDeadline)
+        state.peers = PeerProbe.ask(configuration.peers, settings: configuration.connection,
+                                    listingStandbys: depth(for: request) == .synchrony, before: peersDeadline)
         return .success(state)
     }
 

@@ -37,10 +37,26 @@ struct NodePosition: Equatable, Sendable {
     /// received timeline needs `pg_read_all_stats` (`pg_monitor`); without it
     /// the newest of the last restartpoint's and the minimum recovery point's
     /// timelines stands in, which can trail a timeline switch by up to
-    /// `checkpoint_timeout`. A primary also lists its senders' sync states
-    /// (``StreamingStandby/list(from:)``); the slot a sender holds is the one
-    /// whose `active_pid` is the sender's.
-    static let query = """
+    /// `checkpoint_timeout`.
+    static let query = statement(listingStandbys: false)
+
+    /// ``query`` with, on a primary, its senders' sync states
+    /// (``StreamingStandby/list(from:)``; the slot a sender holds is the one
+    /// whose `active_pid` is the sender's): what `/synchronous` asks the
+    /// peers, and only it, since it scans the server's backends.
+    static let queryListingStandbys = statement(listingStandbys: true)
+
+    private static func statement(listingStandbys: Bool) -> String {
+        let standbys = listingStandbys ? """
+          CASE WHEN NOT s.in_recovery THEN
+            (SELECT pg_catalog.string_agg(COALESCE(r.sync_state, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
+                                          OPERATOR(pg_catalog.||) COALESCE(l.slot_name::text, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
+                                          OPERATOR(pg_catalog.||) COALESCE(r.application_name, ''), pg_catalog.chr(30))
+             FROM pg_catalog.pg_stat_replication r
+               LEFT JOIN pg_catalog.pg_replication_slots l ON l.active_pid OPERATOR(pg_catalog.=) r.pid)
+          END AS standbys
+        """ : "  NULL::text AS standbys"
+        return """
         SELECT s.in_recovery,
           CASE WHEN s.in_recovery
                THEN COALESCE((SELECT w.received_tli FROM pg_catalog.pg_stat_wal_receiver w),
@@ -50,15 +66,10 @@ struct NodePosition: Equatable, Sendable {
           END AS timeline,
           (pg_catalog.pg_control_system()).system_identifier AS system_identifier,
           extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text AS started_at,
-          CASE WHEN NOT s.in_recovery THEN
-            (SELECT pg_catalog.string_agg(COALESCE(r.sync_state, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
-                                          OPERATOR(pg_catalog.||) COALESCE(l.slot_name::text, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
-                                          OPERATOR(pg_catalog.||) COALESCE(r.application_name, ''), pg_catalog.chr(30))
-             FROM pg_catalog.pg_stat_replication r
-               LEFT JOIN pg_catalog.pg_replication_slots l ON l.active_pid OPERATOR(pg_catalog.=) r.pid)
-          END AS standbys
+        \(standbys)
         FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery) s
         """
+    }
 
     /// Reads the row ``query`` returns, by column name; anything missing or
     /// malformed is a query failure, never a guess.

@@ -7,12 +7,17 @@ import Glibc
 /// costs its own wait and never the sum of all waits. A peer not done by
 /// `deadline` is reported as timed out in the phase it was in.
 enum PeerProbe {
-    static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, before deadline: Deadline) -> [PeerReport] {
+    /// `listingStandbys`: ask a primary for its senders too
+    /// (``NodePosition/queryListingStandbys``), for `/synchronous`.
+    static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, listingStandbys: Bool = false,
+                    before deadline: Deadline) -> [PeerReport] {
+        let statement = listingStandbys ? NodePosition.queryListingStandbys : NodePosition.query
         var reports = peers.map { PeerReport(peer: $0, outcome: .failure(.timedOut(phase: .connecting))) }
         var inquiries: [Inquiry] = []
         for (index, peer) in peers.enumerated() {
             do {
-                inquiries.append(Inquiry(index: index, connection: try PostgresConnection.start(settings.reaching(peer))))
+                inquiries.append(Inquiry(index: index, statement: statement,
+                                         connection: try PostgresConnection.start(settings.reaching(peer))))
             } catch {
                 reports[index].outcome = .failure(error)
             }
@@ -51,13 +56,15 @@ enum PeerProbe {
         }
 
         let index: Int
+        let statement: String
         let connection: PostgresConnection
         var stage = Stage.connecting(events: Int16(POLLOUT))
         var results = QueryResults()
         var outcome: Result<NodePosition, ProbeFailure>?
 
-        init(index: Int, connection: consuming PostgresConnection) {
+        init(index: Int, statement: String, connection: consuming PostgresConnection) {
             self.index = index
+            self.statement = statement
             self.connection = connection
         }
 
@@ -90,7 +97,7 @@ enum PeerProbe {
                     if let events = try connection.continueConnecting() {
                         stage = .connecting(events: events)
                     } else {
-                        try connection.send(NodePosition.query)
+                        try connection.send(statement)
                         stage = .sending
                     }
                 case .sending:

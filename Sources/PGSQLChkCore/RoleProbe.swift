@@ -7,8 +7,8 @@ enum ProbeDepth: Sendable {
     /// Every replication signal and, on a standby, how its primary knows it
     /// (``StandbyIdentity``): what `/synchronous` and `/asynchronous` need.
     case synchrony
-    /// All of the above and the connection slots, for the agent's `maxconn`
-    /// (``RoleProbe/slotsQuery``).
+    /// Every replication signal and the connection slots, for the agent's
+    /// `maxconn` (``RoleProbe/slotsQuery``).
     case connectionSlots
 }
 

@@ -104,7 +104,8 @@ struct RoleProbeTests {
     }
 
     @Test("no operator in any statement resolves through the search path",
-          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, RoleProbe.slotsQuery, NodePosition.query, StandbyIdentity.query])
+          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, RoleProbe.slotsQuery, NodePosition.query,
+                      NodePosition.queryListingStandbys, StandbyIdentity.query])
     func operatorsQualified(statement: String) {
         #expect(Self.unqualifiedOperators(in: statement) == [])
     }
