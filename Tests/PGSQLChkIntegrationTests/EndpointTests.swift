@@ -123,6 +123,10 @@ extension LiveServers {
                 DO $$ BEGIN CREATE ROLE "Maxconn.Role" LOGIN CONNECTION LIMIT 4;
                 EXCEPTION WHEN duplicate_object THEN NULL; END $$
                 """).get()
+            // The role's WAL must be replayed before the next test reads the
+            // standby's lag as 0.
+            let written = try superuser.value("SELECT pg_catalog.pg_current_wal_lsn()").get()
+            try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_last_wal_replay_lsn() >= '\(written)'"), "replay never caught up")
             // Two sessions of it over the unix socket: never this check's peer.
             let held = ClientFlood(count: 2, conninfo: "host=\(cluster.socketDirectory) port=\(cluster.primaryPort) user=Maxconn.Role dbname=postgres")
             held.drive(seconds: 3, untilSettled: true)
