@@ -126,7 +126,8 @@ struct CacheEntry: Equatable, Sendable {
         if let identity = state.identity {
             lines += ["identity present", "identity_system_identifier " + clean(identity.systemIdentifier),
                       "identity_slot " + optional(identity.slotName.map(clean)),
-                      "identity_application_name " + optional(identity.applicationName.map(clean))]
+                      // A name may be anything, even "-": "=" marks one that is there.
+                      "identity_application_name " + (identity.applicationName.map { "=" + clean($0) } ?? "-")]
         } else {
             lines.append("identity none")
         }
@@ -241,7 +242,8 @@ struct CacheEntry: Equatable, Sendable {
         case "present":
             state.identity = StandbyIdentity(systemIdentifier: try reader.take("identity_system_identifier"),
                                              slotName: optionalText(try reader.take("identity_slot")),
-                                             applicationName: optionalText(try reader.take("identity_application_name")))
+                                             applicationName: try markedText(try reader.take("identity_application_name"),
+                                                                             "identity_application_name"))
         default: throw .corrupt("identity")
         }
         let peers = try reader.take("peers")
@@ -403,6 +405,13 @@ struct CacheEntry: Equatable, Sendable {
 
     private static func optionalText(_ text: String) -> String? {
         text == "-" ? nil : text
+    }
+
+    /// A text that may be anything, written `=text`, or `-` when absent.
+    private static func markedText(_ text: String, _ field: String) throws(Problem) -> String? {
+        if text == "-" { return nil }
+        guard text.hasPrefix("=") else { throw .corrupt(field) }
+        return String(text.dropFirst())
     }
 
     /// A decimal integer as ``encoded`` writes it: digits, an optional minus

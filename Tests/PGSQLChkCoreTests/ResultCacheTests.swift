@@ -27,6 +27,8 @@ struct CacheEntryTests {
                                PeerReport(peer: PeerAddress(host: "db3", port: "6432"), outcome: .failure(.noResponse(detail: "refused"))),
                            ])),
         .success(NodeState(inRecovery: false, peers: [])),
+        .success(NodeState(inRecovery: true, receiver: .running(status: "streaming", silence: nil),
+                           identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: nil, applicationName: "-"))),
         .success(NodeState(inRecovery: true, receiver: .notVisible,
                            identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: "db3", applicationName: nil))),
         .success(standby),
