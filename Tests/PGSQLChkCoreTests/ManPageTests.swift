@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Testing
 @testable import PGSQLChkCore
 
@@ -17,7 +14,7 @@ struct ManPageTests {
     private let manPage: ManPage
 
     init() throws {
-        manPage = try ManPage(source: #require(Self.readManPage()))
+        manPage = try ManPage(source: #require(DeploymentSampleTests.lines(of: "man/pgsqlchk.1")).joined(separator: "\n"))
     }
 
     @Test("every option appears as a \"-x, --long\" entry in the man page's OPTIONS", arguments: allOptions.map { "-\($0.short), --\($0.long)" })
@@ -62,24 +59,6 @@ struct ManPageTests {
         var expected = Array(help[options...])
         while expected.last == "" { expected.removeLast() }
         #expect(Array(readme[(opening + 1)..<closing]) == expected)
-    }
-
-    /// `man/pgsqlchk.1`, found from this file's path (`Tests/PGSQLChkCoreTests/`).
-    private static func readManPage() -> String? {
-        var root = #filePath
-        for _ in 0..<3 {
-            root = String(root[..<(root.lastIndex(of: "/") ?? root.startIndex)])
-        }
-        guard let file = fopen(root + "/man/pgsqlchk.1", "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&buffer, 1, buffer.count, file)
-            if count == 0 { break }
-            bytes += buffer[..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -107,7 +107,7 @@ struct AgentMaxconnTests {
         let maxconn = try expectedMaxconn(on: primary)
         try #require(stack.waitUntil(seconds: 3) { advertised(server) == maxconn })
         let slots = try maxConnections(on: primary)
-        let downBefore = TestStack.lines(of: stack.haproxyLog).filter { $0.contains("pg_readwrite/\(server) is DOWN") }.count
+        let downBefore = stack.downLines("pg_readwrite", server)
 
         let flood = ClientFlood(count: slots, conninfo: TestStack.clientConninfo(port: stack.readWritePort, user: Self.floodRole))
         var checks: [String] = []
@@ -123,7 +123,7 @@ struct AgentMaxconnTests {
         #expect(queued == slots - maxconn)
         #expect(checks == ["200", "200", "200"])
         #expect(stack.statsRow("pg_readwrite", server)?["status"] == "UP")
-        #expect(TestStack.lines(of: stack.haproxyLog).filter { $0.contains("pg_readwrite/\(server) is DOWN") }.count == downBefore)
+        #expect(stack.downLines("pg_readwrite", server) == downBefore)
     }
 
     @Test("without the agent's maxconn the same flood takes the check's slots: clients fail, the check answers 503, HAProxy marks the primary DOWN")
