@@ -47,6 +47,10 @@ struct HealthCheck {
         min(probeDeadline, Deadline(after: Milliseconds(configuration.timeout.value / 2)))
     }
 
+    /// Whether the check asks its peers (`--peers`): the stale-primary guard
+    /// on a primary, `/synchronous` on a standby.
+    var guarded: Bool { !configuration.peers.isEmpty }
+
     /// Runs the check and returns the exit status.
     func run() -> Int32 {
         let drain = DrainState.read(path: configuration.maintenanceFile, report: diagnostics.report)
@@ -73,7 +77,6 @@ struct HealthCheck {
         // The agent's maxconn counts the asking HAProxy's own sessions back
         // in (ConnectionSlots): they are known by its address.
         request.maxconn?.peer = CheckPeer.peerAddress()
-        let guarded = !configuration.peers.isEmpty
         let probeStart = Deadline.now()
         let cache = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
         if cache.applies {
@@ -119,7 +122,6 @@ struct HealthCheck {
     /// `/synchronous` and `/asynchronous`. One outcome, so that the result
     /// cache shares both, and fifty HAProxies cost the peers one round each.
     private func probe(for request: CheckRequest, drain: DrainState) -> Result<NodeState, ProbeFailure> {
-        let guarded = !configuration.peers.isEmpty
         let local = RoleProbe.run(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
                                   positionOnPrimary: guarded, before: probeDeadline) { phase in
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
