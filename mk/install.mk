@@ -18,10 +18,12 @@ MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/pgsqlchk
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+# systemd-tmpfiles reads /usr/local/lib/tmpfiles.d too.
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 
 # Samples owned by other parts of the tree; each directory ships as
 # examples/<dir>/ when it exists, its paths to the binary made $(BINDIR)'s.
-EXAMPLE_DIRS := $(wildcard xinetd haproxy sql)
+EXAMPLE_DIRS := $(wildcard xinetd haproxy keepalived sql)
 
 # Deferred (=), so that only `make deb` asks dpkg and git.
 DEB_ARCH     = $(shell dpkg --print-architecture)
@@ -44,7 +46,7 @@ install: build
 # `install` and `deb` so that the package holds exactly what install does.
 define install-files
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/default
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/default
 	$(INSTALL) -m 0755 $(BINARY) $(DESTDIR)$(BINDIR)/pgsqlchk
 	strip --remove-section=.comment --remove-section=.note --strip-unneeded $(DESTDIR)$(BINDIR)/pgsqlchk
 	gzip -9n <man/pgsqlchk.1 >$(DESTDIR)$(MANDIR)/man1/pgsqlchk.1.gz
@@ -54,6 +56,7 @@ define install-files
 		>$(DESTDIR)$(UNITDIR)/pgsqlchk@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pgsqlchk@.service
 	grep -qx 'ExecStart=-$(BINDIR)/pgsqlchk' $(DESTDIR)$(UNITDIR)/pgsqlchk@.service
+	$(INSTALL_DATA) systemd/pgsqlchk.tmpfiles $(DESTDIR)$(TMPFILESDIR)/pgsqlchk.conf
 	$(INSTALL_DATA) README.md $(DESTDIR)$(DOCDIR)/README.md
 	set -e; for dir in $(EXAMPLE_DIRS); do \
 		$(INSTALL) -d $(DESTDIR)$(DOCDIR)/examples/$$dir; \
@@ -70,7 +73,8 @@ endef
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pgsqlchk $(DESTDIR)$(MANDIR)/man1/pgsqlchk.1.gz \
-		$(DESTDIR)$(UNITDIR)/pgsqlchk.socket $(DESTDIR)$(UNITDIR)/pgsqlchk@.service
+		$(DESTDIR)$(UNITDIR)/pgsqlchk.socket $(DESTDIR)$(UNITDIR)/pgsqlchk@.service \
+		$(DESTDIR)$(TMPFILESDIR)/pgsqlchk.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 	if cmp -s systemd/pgsqlchk.default $(DESTDIR)$(SYSCONFDIR)/default/pgsqlchk; then \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/default/pgsqlchk; \

@@ -5,12 +5,16 @@
 # - `dpkg -i`, then the installed binary with the Swift toolchain out of reach
 #   against the test cluster (primary 200, standby 206, nothing there 503),
 #   its --version against the package's Version, ldd, man page, units;
-# - `dpkg -r` keeps the conffile, `dpkg -P` leaves the file system as it was.
+# - what postinst sets up for the samples: the system user pgsqlchk (made,
+#   or an existing one reused), /etc/pgsqlchk, /var/lib/pgsqlchk and
+#   /run/pgsqlchk as the check needs them, tmpfiles.d, the examples;
+# - `dpkg -r` keeps the conffile, `dpkg -P` leaves the file system as it was
+#   but for the system user, which Debian's policy keeps.
 #
 # Needs the test cluster running and its env sourced (scripts/cluster.sh
 # start; . $PGSQLCHK_RUN_DIR/env): PGSQLCHK_SOCKET_DIR, PGSQLCHK_*_PORT.
-# Refuses to run when a pgsqlchk package is already installed: it would be
-# purged.
+# Refuses to run when a pgsqlchk package is already installed, or the
+# directories it makes exist: they would be purged.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/common.sh
@@ -20,8 +24,11 @@ readonly PACKAGE=pgsqlchk
 readonly INSTALLED=/usr/bin/pgsqlchk
 readonly CONFFILE=/etc/default/pgsqlchk
 # Where a package can leave files; file_list skips /var/lib/dpkg and
-# /var/lib/apt, the package managers' own records.
+# /var/lib/apt, the package managers' own records, and the backups adduser
+# leaves of the user database (the user itself stays on purge).
 readonly WATCHED_DIRS=(/etc /usr /lib /var/lib)
+readonly USER_DATABASE_BACKUPS='^/etc/(passwd|group|shadow|gshadow)-$'
+readonly CHECK_USER=pgsqlchk
 
 # Runs a command, showing its output only when it fails.
 quietly() {
@@ -55,6 +62,10 @@ require_tools() {
     "" | un | pn) ;;
     *) die "package $PACKAGE is installed ($(package_state)); purge it first" ;;
   esac
+  local directory
+  for directory in /etc/pgsqlchk /var/lib/pgsqlchk /run/pgsqlchk; do
+    [[ ! -e $directory ]] || die "$directory exists: the package's purge would remove it; move it away first"
+  done
 }
 
 WORK=$(mktemp -d /tmp/pgsqlchk-package.XXXXXX)
@@ -70,7 +81,7 @@ trap cleanup EXIT
 
 file_list() {
   find "${WATCHED_DIRS[@]}" -xdev \( -path /var/lib/dpkg -o -path /var/lib/apt \) -prune -o -print 2>/dev/null |
-    LC_ALL=C sort
+    grep -Ev "$USER_DATABASE_BACKUPS" | LC_ALL=C sort
 }
 
 test_make_install() {
@@ -170,11 +181,51 @@ test_installed() {
   expect "$CONFFILE is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' $PACKAGE | grep -q ' $CONFFILE '"
 }
 
+# owner_mode PATH: "user:group mode" of PATH itself (not a link's target).
+owner_mode() { stat -c '%U:%G %a' "$1"; }
+
+# The check as the package's user, with the result cache on: it must find
+# /run/pgsqlchk usable (no "result cache off" diagnostic) and leave its entry.
+cache_works_as_check_user() {
+  local diagnostics
+  diagnostics=$("${HIDE_TOOLCHAIN[@]}" runuser -u "$CHECK_USER" -- env -i PATH=/usr/bin:/bin "$INSTALLED" \
+    -h "$PGSQLCHK_SOCKET_DIR" -p "$PGSQLCHK_PRIMARY_PORT" -U pgsqlchk -d postgres --cache-ttl 1s -o none 2>&1 </dev/null) || true
+  lacks "result cache off|cannot open" "$diagnostics" && [[ -n $(find /run/pgsqlchk -name '*.entry') ]] ||
+    { echo "     $diagnostics"; return 1; }
+}
+
+test_setup() {
+  local user_before=$1 uid_before
+  if [[ -n $user_before ]]; then
+    expect "postinst reused the existing user $CHECK_USER as it was" test "$(getent passwd "$CHECK_USER")" = "$user_before"
+  else
+    expect "postinst made the system user $CHECK_USER: system UID, no login, no home" bash -c \
+      "IFS=: read -r _ _ uid _ _ home shell < <(getent passwd $CHECK_USER) && ((uid < 1000)) && [[ \$shell == */nologin && ! -e \$home ]]"
+  fi
+  expect "/etc/pgsqlchk: root's, 0755" test "$(owner_mode /etc/pgsqlchk)" = "root:root 755"
+  expect "the drain step of the README works: touch /etc/pgsqlchk/maintenance" \
+    bash -c "touch /etc/pgsqlchk/maintenance && rm /etc/pgsqlchk/maintenance"
+  expect "/var/lib/pgsqlchk: the user's, 0700" test "$(owner_mode /var/lib/pgsqlchk)" = "$CHECK_USER:$(id -gn "$CHECK_USER") 700"
+  expect "/run/pgsqlchk made at installation: the user's, 0700" \
+    test "$(owner_mode /run/pgsqlchk)" = "$CHECK_USER:$(id -gn "$CHECK_USER") 700"
+  expect "tmpfiles.d makes /run/pgsqlchk at boot" grep -qx 'd /run/pgsqlchk 0700 pgsqlchk pgsqlchk -' /usr/lib/tmpfiles.d/pgsqlchk.conf
+  expect "the result cache works as $CHECK_USER with the package's defaults" cache_works_as_check_user
+  expect "examples: the agent's xinetd service and keepalived's sample" test \
+    -f /usr/share/doc/pgsqlchk/examples/xinetd/pgsqlchk-agent -a -f /usr/share/doc/pgsqlchk/examples/keepalived/keepalived.conf
+  uid_before=$(id -u "$CHECK_USER")
+  expect "dpkg -i again (an upgrade)" quietly dpkg -i "$DEB"
+  expect "the upgrade kept the user's UID and the directories" bash -c \
+    "test \"\$(id -u $CHECK_USER)\" = $uid_before && test -d /var/lib/pgsqlchk -a -d /run/pgsqlchk"
+}
+
 test_remove_purge() {
   expect "dpkg -r" quietly dpkg -r "$PACKAGE"
   expect "after dpkg -r: binary gone, conffile kept" test ! -e "$INSTALLED" -a -f "$CONFFILE"
   expect "dpkg -P" quietly dpkg -P "$PACKAGE"
   expect "after dpkg -P: dpkg knows no $PACKAGE" test -z "$(package_state)"
+  expect "after dpkg -P: /var/lib/pgsqlchk and /run/pgsqlchk removed, /etc/pgsqlchk removed empty" \
+    test ! -e /var/lib/pgsqlchk -a ! -e /run/pgsqlchk -a ! -e /etc/pgsqlchk
+  expect "after dpkg -P: the system user stays (Debian policy)" id "$CHECK_USER"
   file_list >"$WORK/after"
   if diff "$WORK/before" "$WORK/after" >"$WORK/diff"; then
     pass "after dpkg -P: file system as before dpkg -i"
@@ -192,7 +243,10 @@ main() {
     pass "make deb: $DEB"
     test_lintian
     file_list >"$WORK/before"
+    local user_before
+    user_before=$(getent passwd "$CHECK_USER" || true)
     test_installed
+    test_setup "$user_before"
     test_remove_purge
   else
     fail "make deb"
