@@ -8,6 +8,8 @@ enum Invocation: Equatable, Sendable {
     case version
     /// Remove the stale-primary guard's fence file.
     case clearFence(FenceFile)
+    /// Check the deployment and print a checklist (``Preflight``).
+    case preflight(Configuration)
 }
 
 /// A command line or environment that cannot be run (exit status 64, `EX_USAGE`).
@@ -55,7 +57,7 @@ enum CommandLineOptions {
         case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayBacklog, maximumReplayDelay
         case requireStreaming, agent
-        case peers, stateDirectory, clearFence, probe
+        case peers, stateDirectory, clearFence, probe, preflight
         case cacheTTL, cacheDirectory
     }
 
@@ -67,7 +69,7 @@ enum CommandLineOptions {
         let variable: String?
 
         /// Flags that take no value.
-        var isSwitch: Bool { setting == .requireStreaming || setting == .agent || setting == .clearFence }
+        var isSwitch: Bool { [.requireStreaming, .agent, .clearFence, .preflight].contains(setting) }
     }
 
     static let options: [Option] = [
@@ -80,6 +82,7 @@ enum CommandLineOptions {
         Option(short: "o", long: "output", setting: .output, variable: nil),
         Option(short: "a", long: "agent", setting: .agent, variable: nil),
         Option(short: "q", long: "probe", setting: .probe, variable: nil),
+        Option(short: "T", long: "preflight", setting: .preflight, variable: nil),
         Option(short: "m", long: "maintenance-file", setting: .maintenanceFile, variable: "PGSQLCHK_MAINTENANCE_FILE"),
         Option(short: "l", long: "max-lag", setting: .maximumLag, variable: "PGSQLCHK_MAX_LAG"),
         Option(short: "b", long: "max-replay-backlog", setting: .maximumReplayBacklog, variable: "PGSQLCHK_MAX_REPLAY_BACKLOG"),
@@ -111,6 +114,10 @@ enum CommandLineOptions {
         }
         var configuration = settings.configuration
         if settings.clearsFence { return .clearFence(configuration.fenceFile) }
+        if settings.checksDeployment {
+            configuration.question.requirements = configuration.requirements
+            return .preflight(configuration)
+        }
         // Read last, on top of every limit, so that the endpoint's own
         // parameters win over --max-lag and friends in any order.
         if let endpoint = settings.endpoint {
@@ -195,6 +202,8 @@ enum CommandLineOptions {
         var endpoint: String?
         /// `--clear-fence` was given.
         var clearsFence = false
+        /// `--preflight` was given.
+        var checksDeployment = false
 
         mutating func apply(_ option: Option, value: String, source: String) throws(UsageError) {
             switch option.setting {
@@ -247,6 +256,8 @@ enum CommandLineOptions {
                 configuration.stateDirectory = value
             case .clearFence:
                 clearsFence = true
+            case .preflight:
+                checksDeployment = true
             case .cacheTTL:
                 guard let ttl = Milliseconds(duration: value), ttl <= CacheSettings.maximumTTL else {
                     throw .invalidValue(source: source, value: value, accepted: "a duration from 0 (off) to \(CacheSettings.maximumTTL)s")
@@ -301,6 +312,9 @@ enum CommandLineOptions {
           -q, --probe=KIND         liveness or readiness, exit status only, for
                                    Kubernetes exec probes (-e /KIND -o none)
           -a, --agent              answer HAProxy's agent-check protocol instead of HTTP
+          -T, --preflight          check the deployment as the check's user (login,
+                                   privileges, peers, directories), print a checklist,
+                                   exit 1 if it finds a problem
           -m, --maintenance-file=PATH
                                    drain the node while this file exists
                                    (default: \(Configuration.defaultMaintenanceFile))

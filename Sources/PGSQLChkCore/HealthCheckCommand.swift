@@ -38,8 +38,11 @@ public enum HealthCheckCommand {
                 diagnostics.report(error.description)
                 return ExitCode.outputFailed.rawValue
             }
-        case .help, .version, .clearFence:
-            return refuse("--help, --version and --clear-fence are for terminals, not check connections", dialect: CommandLineOptions.dialect(in: arguments),
+        case .preflight(let configuration) where !serving:
+            return Preflight.run(configuration) { line in _ = CheckPeer.write(Array(line.utf8)) }
+        case .help, .version, .clearFence, .preflight:
+            return refuse("--help, --version, --clear-fence and --preflight are for terminals, not check connections",
+                          dialect: CommandLineOptions.dialect(in: arguments),
                           serving: serving, diagnostics: diagnostics, start: start)
         case .check(let configuration):
             let mode: Mode = serving ? .checkConnection : .byHand(configuration.output)
