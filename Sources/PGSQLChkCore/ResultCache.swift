@@ -42,7 +42,8 @@ struct ResultCache {
     struct Answer {
         var outcome: Result<NodeState, ProbeFailure>
         /// How old the outcome is: zero when probed for this check, nil when
-        /// the cache could not be used (it is then off for this check).
+        /// the cache's directory or lock could not be used (the cache is
+        /// then off for this check, as the README's `null` says).
         var age: Milliseconds?
         /// How long the probe that found the outcome took.
         var probeDuration: Milliseconds
@@ -89,7 +90,13 @@ struct ResultCache {
         let digest = key.digest
         if let fresh = freshEntry(in: directory, digest) { return fresh }
         let waitEnd = deadline.earlier(by: Milliseconds(deadline.remaining().value / 2))
-        guard let lock = lock(in: directory, digest, waitingUntil: waitEnd) else { return Self.probing(probe, age: nil).answer }
+        let lock: Int32
+        switch self.lock(in: directory, digest, waitingUntil: waitEnd) {
+        case .held(let file): lock = file
+        // Fresh, but not from the cache: nothing to share it with.
+        case .busy: return Self.probing(probe, age: Milliseconds(0)).answer
+        case .unusable: return Self.probing(probe, age: nil).answer
+        }
         defer { close(lock) }
         if let fresh = freshEntry(in: directory, digest) { return fresh }
         let (answer, started) = Self.probing(probe, age: Milliseconds(0))
@@ -169,34 +176,44 @@ struct ResultCache {
         }
     }
 
-    /// The lock file of `digest`, locked (exclusive), or nil (reported) when
-    /// it cannot be had before `waitEnd`: retried every
-    /// ``lockRetryInterval`` while another check holds it.
-    private func lock(in directory: Int32, _ digest: String, waitingUntil waitEnd: Deadline) -> Int32? {
-        guard var lock = openLock(in: directory, digest) else { return nil }
+    /// What came of trying to lock an entry.
+    private enum Locking {
+        /// The lock file, locked (exclusive).
+        case held(Int32)
+        /// Another check held it until the wait ended.
+        case busy
+        /// It cannot be made or locked: the cache is off for this check.
+        case unusable
+    }
+
+    /// The lock file of `digest`, locked, retried every
+    /// ``lockRetryInterval`` while another check holds it, until `waitEnd`.
+    /// Every failure is reported.
+    private func lock(in directory: Int32, _ digest: String, waitingUntil waitEnd: Deadline) -> Locking {
+        guard var lock = openLock(in: directory, digest) else { return .unusable }
         while true {
             if flock(lock, LOCK_EX | LOCK_NB) == 0 {
                 // A pruning check may have removed the file between our open
                 // and our lock: a lock on a file no longer named excludes no one.
-                if isStillNamed(lock, digest + ".lock", in: directory) { return lock }
+                if isStillNamed(lock, digest + ".lock", in: directory) { return .held(lock) }
                 close(lock)
-                guard let reopened = openLock(in: directory, digest) else { return nil }
+                guard let reopened = openLock(in: directory, digest) else { return .unusable }
                 lock = reopened
                 continue
             }
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 report("result cache: cannot lock \(digest).lock: \(String(cString: strerror(errno)))")
-                break
+                close(lock)
+                return .unusable
             }
             guard waitEnd.remaining().value > 0 else {
                 report("result cache: another check has held \(digest).lock too long; probing without it")
-                break
+                close(lock)
+                return .busy
             }
             var pause = timespec(tv_sec: 0, tv_nsec: Self.lockRetryInterval.value * 1_000_000)
             nanosleep(&pause, nil)
         }
-        close(lock)
-        return nil
     }
 
     /// Whether `name` in `directory` is still the file open as `file`.
