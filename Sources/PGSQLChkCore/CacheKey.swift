@@ -21,7 +21,7 @@ import Glibc
 /// certificate files say who asks, not whom, and systemd hands each check a
 /// credential at a path of its own (`%d/pgpass`), which would make every key
 /// new. An outcome that depends on them is never written
-/// (``ProbeFailure/isTheNodesAnswer``). So is everything else not named here
+/// (``ResultCache/shares(_:)``). So is everything else not named here
 /// (`PGAPPNAME`, `PGSQLCHK_*`, `PGDATA`...).
 ///
 /// Only its digest is ever written, never the settings: a conninfo given

@@ -93,7 +93,7 @@ struct ResultCache {
         let lock: Int32
         switch self.lock(in: directory, digest, waitingUntil: waitEnd) {
         case .held(let file): lock = file
-        // Fresh, but not from the cache: nothing to share it with.
+        // Probed for this check (age 0), and not written: another check holds the lock.
         case .busy: return Self.probing(probe, age: Milliseconds(0)).answer
         case .unusable: return Self.probing(probe, age: nil).answer
         }
