@@ -3,17 +3,19 @@ import Glibc
 #endif
 
 /// One probe's outcome as the result cache keeps it: what the node said (or
-/// why it could not be asked), when, and for which ``CacheKey``. Never a
+/// why it could not be asked), when, how long asking took, and for which
+/// ``CacheKey``. Never a
 /// rendered answer: every check applies its own endpoint, limits and drain
 /// file to it.
 ///
 /// The file is text, one `name value` line per field in a fixed order,
 /// versioned by its first line and closed by `end`:
 ///
-///     pgsqlchk-cache 4
+///     pgsqlchk-cache 5
 ///     key 9f1c0a7d3e5b2c41
 ///     boot 1767225600
 ///     probed 81234567890123
+///     probe_duration_ms 12
 ///     outcome state
 ///     in_recovery t
 ///     ...
@@ -23,7 +25,7 @@ import Glibc
 /// a missing, extra, reordered or malformed line makes the entry corrupt.
 struct CacheEntry: Equatable, Sendable {
     /// The format's version, the first line's number.
-    static let version = 4
+    static let version = 5
     /// The largest entry written or read. The slots' addresses take about
     /// 45 bytes each, so this holds one for every session of a server with
     /// thousands of `max_connections`; a bigger entry is neither written nor
@@ -35,9 +37,15 @@ struct CacheEntry: Equatable, Sendable {
     /// When the machine booted, in whole seconds of the wall clock
     /// (``BootClock/bootTime()``): an entry from an earlier boot never matches.
     var boot: Int64
-    /// When the probe ended, in nanoseconds of `CLOCK_BOOTTIME`, which counts
-    /// suspend and never jumps.
+    /// When the probe started, in nanoseconds of `CLOCK_BOOTTIME`, which
+    /// counts suspend and never jumps. The node was read at some moment
+    /// after this, so an age counted from it is never too young, however
+    /// long the peers took: an entry is never served once the node's answer
+    /// in it may be a TTL old.
     var probed: UInt64
+    /// How long the probe took, connect to last row (peers included), for
+    /// `pgsqlchk_probe_duration_seconds` on every check the entry answers.
+    var probeDuration: Milliseconds
     /// What the probe found.
     var outcome: Result<NodeState, ProbeFailure>
 
@@ -83,7 +91,8 @@ struct CacheEntry: Equatable, Sendable {
 
     /// The entry's text.
     var encoded: String {
-        var lines = ["pgsqlchk-cache \(Self.version)", "key \(key)", "boot \(boot)", "probed \(probed)"]
+        var lines = ["pgsqlchk-cache \(Self.version)", "key \(key)", "boot \(boot)", "probed \(probed)",
+                     "probe_duration_ms \(probeDuration.value)"]
         switch outcome {
         case .success(let state):
             lines.append("outcome state")
@@ -189,11 +198,11 @@ struct CacheEntry: Equatable, Sendable {
         var reader = LineReader(text)
         guard try reader.take("pgsqlchk-cache") == String(version) else { throw .corrupt("version") }
         let key = try reader.take("key")
-        guard key.utf8.count == 16, key.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
-            throw .corrupt("key")
-        }
+        guard CacheKey.isDigest(Substring(key)) else { throw .corrupt("key") }
         let boot = try number(try reader.take("boot"), "boot", as: Int64.self)
         let probed = try number(try reader.take("probed"), "probed", as: UInt64.self)
+        let probeDuration = try number(try reader.take("probe_duration_ms"), "probe_duration_ms", as: Int.self)
+        guard probeDuration >= 0 else { throw .corrupt("probe_duration_ms") }
         let outcome: Result<NodeState, ProbeFailure>
         switch try reader.take("outcome") {
         case "state": outcome = .success(try state(from: &reader))
@@ -202,7 +211,7 @@ struct CacheEntry: Equatable, Sendable {
         }
         guard try reader.take("end") == "" else { throw .corrupt("end") }
         guard reader.isAtEnd else { throw .corrupt("text after end") }
-        return CacheEntry(key: key, boot: boot, probed: probed, outcome: outcome)
+        return CacheEntry(key: key, boot: boot, probed: probed, probeDuration: Milliseconds(probeDuration), outcome: outcome)
     }
 
     private static func state(from reader: inout LineReader) throws(Problem) -> NodeState {

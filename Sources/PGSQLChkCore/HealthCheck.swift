@@ -77,7 +77,6 @@ struct HealthCheck {
         // The agent's maxconn counts the asking HAProxy's own sessions back
         // in (ConnectionSlots): they are known by its address.
         request.maxconn?.peer = CheckPeer.peerAddress()
-        let probeStart = Deadline.now()
         let cache = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
         if cache.applies {
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .awaitingSharedProbe), exitStatus: .unavailable)
@@ -101,7 +100,7 @@ struct HealthCheck {
             break
         }
         var verdict = Verdict(for: request, outcome: outcome, drain: drain, guardReport: guardReport, synchrony: synchrony)
-        verdict.probeDuration = Milliseconds(Int((Deadline.now() - probeStart) / 1_000_000))
+        verdict.probeDuration = probed.probeDuration
         verdict.age = probed.age
         // A standby that misses its limits, or is kept past them, is news; a
         // role that simply does not match the endpoint (/primary on a standby)

@@ -21,7 +21,7 @@ enum MetricsDocument {
         let standby = state?.inRecovery == true ? state : nil
         gauge("info", "pgsqlchk's version.", "1", labels: "{version=\"\(pgsqlchkVersion)\"}")
         gauge("up", "Whether PostgreSQL answered the probe.", flag(state != nil))
-        gauge("probe_duration_seconds", "How long the probe took, connect to last row.", verdict.probeDuration.map(\.description))
+        gauge("probe_duration_seconds", "How long the probe behind this answer took, connect to last row, also when a cache entry answered.", verdict.probeDuration.map(\.description))
         gauge("in_recovery", "Whether the node is a standby (pg_is_in_recovery()).", state.map { flag($0.inRecovery) })
         gauge("timeline", "The timeline the node writes, or a standby receives.", state?.timeline.map(String.init))
         gauge("replication_lag_bytes", "WAL of the primary not yet replayed here, as the WAL receiver last heard of it.",

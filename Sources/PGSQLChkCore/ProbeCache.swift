@@ -20,20 +20,26 @@ struct ProbeCache {
         return mode == .checkConnection || configuration.cache.ttlOnCommandLine
     }
 
-    /// The outcome and its age; the age is nil when the cache is off.
+    /// The outcome, its age (nil when the cache is off, or could not be
+    /// used) and how long the probe that found it took.
     func outcome(depth: ProbeDepth, maxconn: MaxconnRequest? = nil, before deadline: Deadline,
-                 probe: () -> Result<NodeState, ProbeFailure>) -> (outcome: Result<NodeState, ProbeFailure>, age: Milliseconds?) {
-        guard applies else { return (probe(), nil) }
+                 probe: () -> Result<NodeState, ProbeFailure>) -> ResultCache.Answer {
+        guard applies else { return ResultCache.probing(probe, age: nil).answer }
         // A guarded probe carries its position and the peers' answers: the
-        // peers list keys it apart from an unguarded probe of the same node.
-        // Connection slots are counted for one client role, by address for
-        // every HAProxy: an entry a role, whichever HAProxy asks.
+        // peers list keys it apart from an unguarded probe of the same node,
+        // and the deadline too, because a peer that did not answer in time
+        // within a short one would have within another (HealthCheck's
+        // peersDeadline is a share of it). Connection slots are counted for
+        // one client role, by address for every HAProxy: an entry a role,
+        // whichever HAProxy asks.
         var key = CacheKey(configuration.connection, depth: depth, environment: CacheKey.processEnvironment(), user: geteuid())
             .adding("peers", configuration.peers.isEmpty ? nil : configuration.peers.map(\.description).joined(separator: ","))
+        if !configuration.peers.isEmpty {
+            key = key.adding("timeout", configuration.timeout.description)
+        }
         if depth == .connectionSlots {
             key = key.adding("maxconn_role", maxconn?.clientRole)
         }
-        let answer = ResultCache(settings: configuration.cache, report: report).outcome(for: key, before: deadline, probe: probe)
-        return (answer.outcome, answer.age)
+        return ResultCache(settings: configuration.cache, report: report).outcome(for: key, before: deadline, probe: probe)
     }
 }

@@ -6,11 +6,14 @@ import Glibc
 ///
 /// Per ``CacheKey`` the directory holds `DIGEST.entry` (a ``CacheEntry``) and
 /// `DIGEST.lock`. A check:
-/// 1. answers from a fresh entry: younger than the TTL, of this key and boot,
-///    owned by this user; libpq is never loaded;
-/// 2. otherwise takes the lock (`flock`, exclusive), looks at the entry again
-///    (a holder may just have written it), and if it is still missing or
-///    stale probes, writes the entry (a new file, then `rename()`) and
+/// 1. answers from a fresh entry: younger than the TTL, counted from the
+///    start of the probe that wrote it, of this key and boot, owned by this
+///    user; libpq is never loaded;
+/// 2. otherwise takes the lock (`flock`, exclusive, on the file the name
+///    still leads to), looks at the entry again (a holder may just have
+///    written it), and if it is still missing or stale probes, writes the
+///    entry if the outcome is the node's answer (``shares(_:)``: a new file,
+///    then `rename()`), prunes the directory (``prune(_:keeping:)``) and
 ///    releases the lock, which `close()` does even if the check dies;
 /// 3. while another check holds the lock, retries every
 ///    ``lockRetryInterval``, then uses what the holder wrote. It waits at most
@@ -25,46 +28,93 @@ import Glibc
 struct ResultCache {
     static let lockRetryInterval = Milliseconds(2)
 
+    /// The most entries the directory keeps: the checks of one host ask a
+    /// handful of questions (a probe depth each, a `maxconn_role` each), but
+    /// whoever reaches the agent port can name new roles forever. Past this
+    /// the oldest go, so the directory holds at most twice as many files (an
+    /// entry and its lock), plus the temporary files of writes under way.
+    static let maximumEntries = 64
+
     let settings: CacheSettings
     let report: (String) -> Void
 
-    /// What answers the check, and how old it is (zero when probed now).
+    /// What answers the check.
     struct Answer {
         var outcome: Result<NodeState, ProbeFailure>
-        var age: Milliseconds
+        /// How old the outcome is: zero when probed for this check, nil when
+        /// the cache's directory or lock could not be used (the cache is
+        /// then off for this check, as the README's `null` says).
+        var age: Milliseconds?
+        /// How long the probe that found the outcome took.
+        var probeDuration: Milliseconds
+    }
+
+    /// Whether `outcome` is the node's answer, which any check with the same
+    /// key would get, and so may answer them; otherwise it says something
+    /// about the check that asked, and is never written:
+    ///
+    /// | outcome | shared | because |
+    /// |---|---|---|
+    /// | a state (peers' answers included) | yes | the node's answer |
+    /// | `noResponse` | yes | nothing listens where the key points |
+    /// | `tooManyConnections` | yes | the server is full |
+    /// | `notAcceptingConnections` | yes | starting up, shutting down, recovering |
+    /// | `connectionRejected` | yes | the server said no, for a reason not the credentials' (class 28 is `authenticationFailed`) |
+    /// | `authorizationFailed` | yes | database and role are in the key |
+    /// | `queryFailed` | yes | the server failed the role query |
+    /// | `timedOut` | no | the asking check's deadline (`-t`) ran out |
+    /// | `authenticationFailed` | no | the asking check's credentials, not in the key |
+    /// | `tlsFailed` | no | the asking check's certificate and key files, not in the key |
+    /// | `misconfigured` | no | no server was asked |
+    /// | `libraryMissing` | no | no server was asked |
+    static func shares(_ outcome: Result<NodeState, ProbeFailure>) -> Bool {
+        switch outcome {
+        case .success:
+            true
+        case .failure(let failure):
+            switch failure {
+            case .noResponse, .tooManyConnections, .notAcceptingConnections, .connectionRejected, .authorizationFailed, .queryFailed:
+                true
+            case .timedOut, .authenticationFailed, .tlsFailed, .misconfigured, .libraryMissing:
+                false
+            }
+        }
     }
 
     /// The outcome for `key`: a fresh entry's, or `probe`'s, shared with
     /// checks that arrive while it runs. Waiting for another check's probe
     /// ends halfway to `deadline`.
     func outcome(for key: CacheKey, before deadline: Deadline, probe: () -> Result<NodeState, ProbeFailure>) -> Answer {
-        guard let directory = openDirectory() else { return Answer(outcome: probe(), age: Milliseconds(0)) }
+        guard let directory = openDirectory() else { return Self.probing(probe, age: nil).answer }
         defer { close(directory) }
         let digest = key.digest
         if let fresh = freshEntry(in: directory, digest) { return fresh }
-        guard let lock = openLock(in: directory, digest) else { return Answer(outcome: probe(), age: Milliseconds(0)) }
-        defer { close(lock) }
         let waitEnd = deadline.earlier(by: Milliseconds(deadline.remaining().value / 2))
-        while true {
-            if flock(lock, LOCK_EX | LOCK_NB) == 0 {
-                if let fresh = freshEntry(in: directory, digest) { return fresh }
-                let outcome = probe()
-                write(CacheEntry(key: digest, boot: BootClock.bootTime(), probed: BootClock.now(), outcome: outcome),
-                      in: directory, digest)
-                return Answer(outcome: outcome, age: Milliseconds(0))
-            }
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                report("result cache: cannot lock \(digest).lock: \(String(cString: strerror(errno)))")
-                break
-            }
-            guard waitEnd.remaining().value > 0 else {
-                report("result cache: another check has held \(digest).lock too long; probing without it")
-                break
-            }
-            var pause = timespec(tv_sec: 0, tv_nsec: Self.lockRetryInterval.value * 1_000_000)
-            nanosleep(&pause, nil)
+        let lock: Int32
+        switch self.lock(in: directory, digest, waitingUntil: waitEnd) {
+        case .held(let file): lock = file
+        // Probed for this check (age 0), and not written: another check holds the lock.
+        case .busy: return Self.probing(probe, age: Milliseconds(0)).answer
+        case .unusable: return Self.probing(probe, age: nil).answer
         }
-        return Answer(outcome: probe(), age: Milliseconds(0))
+        defer { close(lock) }
+        if let fresh = freshEntry(in: directory, digest) { return fresh }
+        let (answer, started) = Self.probing(probe, age: Milliseconds(0))
+        if Self.shares(answer.outcome) {
+            write(CacheEntry(key: digest, boot: BootClock.bootTime(), probed: started, probeDuration: answer.probeDuration,
+                             outcome: answer.outcome), in: directory, digest)
+        }
+        prune(directory, keeping: digest)
+        return answer
+    }
+
+    /// `probe`'s answer, timed, and when it started (``BootClock/now()``):
+    /// what an entry is dated by.
+    static func probing(_ probe: () -> Result<NodeState, ProbeFailure>, age: Milliseconds?) -> (answer: Answer, started: UInt64) {
+        let started = BootClock.now()
+        let outcome = probe()
+        let duration = Milliseconds(Int((BootClock.now() - started) / 1_000_000))
+        return (Answer(outcome: outcome, age: age, probeDuration: duration), started)
     }
 
     // MARK: Files
@@ -117,13 +167,128 @@ struct ResultCache {
         do {
             let entry = try CacheEntry.decode(String(decoding: bytes[..<count], as: UTF8.self))
             let age = try entry.age(answering: digest, ttl: settings.ttl, now: BootClock.now(), boot: BootClock.bootTime())
-            return Answer(outcome: entry.outcome, age: age)
+            return Answer(outcome: entry.outcome, age: age, probeDuration: entry.probeDuration)
         } catch .expired {
             return nil
         } catch {
             report("result cache: ignoring \(name): \(error.description)")
             return nil
         }
+    }
+
+    /// What came of trying to lock an entry.
+    private enum Locking {
+        /// The lock file, locked (exclusive).
+        case held(Int32)
+        /// Another check held it until the wait ended.
+        case busy
+        /// It cannot be made or locked: the cache is off for this check.
+        case unusable
+    }
+
+    /// The lock file of `digest`, locked, retried every
+    /// ``lockRetryInterval`` while another check holds it, until `waitEnd`.
+    /// Every failure is reported.
+    private func lock(in directory: Int32, _ digest: String, waitingUntil waitEnd: Deadline) -> Locking {
+        guard var lock = openLock(in: directory, digest) else { return .unusable }
+        while true {
+            if flock(lock, LOCK_EX | LOCK_NB) == 0 {
+                // A pruning check may have removed the file between our open
+                // and our lock: a lock on a file no longer named excludes no one.
+                if isStillNamed(lock, digest + ".lock", in: directory) { return .held(lock) }
+                close(lock)
+                guard let reopened = openLock(in: directory, digest) else { return .unusable }
+                lock = reopened
+                continue
+            }
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                report("result cache: cannot lock \(digest).lock: \(String(cString: strerror(errno)))")
+                close(lock)
+                return .unusable
+            }
+            guard waitEnd.remaining().value > 0 else {
+                report("result cache: another check has held \(digest).lock too long; probing without it")
+                close(lock)
+                return .busy
+            }
+            var pause = timespec(tv_sec: 0, tv_nsec: Self.lockRetryInterval.value * 1_000_000)
+            nanosleep(&pause, nil)
+        }
+    }
+
+    /// Whether `name` in `directory` is still the file open as `file`.
+    private func isStillNamed(_ file: Int32, _ name: String, in directory: Int32) -> Bool {
+        var open = stat()
+        var named = stat()
+        return fstat(file, &open) == 0 && fstatat(directory, name, &named, AT_SYMLINK_NOFOLLOW) == 0
+            && open.st_dev == named.st_dev && open.st_ino == named.st_ino
+    }
+
+    /// Keeps the directory bounded, after a write (under `keeping`'s lock):
+    /// removes every entry older than ``CacheSettings/maximumTTL`` (no TTL
+    /// lets it answer), then the oldest beyond ``maximumEntries``, each with
+    /// its lock and only while holding that lock (a check that holds it is
+    /// probing: its files stay); a lock without an entry the same way; and
+    /// a temporary file older than the maximum TTL, whose writer died.
+    /// Ages are the files' modification times: wrong only after a step of
+    /// the wall clock, which costs a probe. Files the cache does not name
+    /// are left alone.
+    private func prune(_ directory: Int32, keeping kept: String) {
+        let now = Int(time(nil))
+        let oldest = now - CacheSettings.maximumTTL.value / 1_000
+        var written: [String: Int] = [:]
+        var locked: Set<String> = []
+        for name in Self.names(in: directory) {
+            var status = stat()
+            guard fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            let modified = Int(status.st_mtim.tv_sec)
+            if let digest = Self.digest(of: name, suffix: ".entry") {
+                written[digest] = modified
+            } else if let digest = Self.digest(of: name, suffix: ".lock") {
+                locked.insert(digest)
+            } else if name.hasSuffix(".new"), CacheKey.isDigest(name.prefix(16)), modified < oldest {
+                unlinkat(directory, name, 0)
+            }
+        }
+        written[kept] = nil
+        locked.remove(kept)
+        var doomed = Array(locked.subtracting(written.keys))
+        let current = written.filter { $0.value >= oldest }.sorted { $0.value > $1.value }
+        doomed += written.filter { $0.value < oldest }.map(\.key)
+        doomed += current.dropFirst(Self.maximumEntries - 1).map(\.key)
+        for digest in doomed {
+            let lock = openat(directory, digest + ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+            guard lock >= 0 else { continue }
+            defer { close(lock) }
+            guard flock(lock, LOCK_EX | LOCK_NB) == 0, isStillNamed(lock, digest + ".lock", in: directory) else { continue }
+            unlinkat(directory, digest + ".entry", 0)
+            unlinkat(directory, digest + ".lock", 0)
+        }
+    }
+
+    /// The names in `directory` (C: `readdir` of a duplicate descriptor).
+    private static func names(in directory: Int32) -> [String] {
+        let duplicate = dup(directory)
+        guard duplicate >= 0 else { return [] }
+        guard let stream = fdopendir(duplicate) else {
+            close(duplicate)
+            return []
+        }
+        defer { closedir(stream) }
+        rewinddir(stream)
+        var names: [String] = []
+        while let item = readdir(stream) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The digest `name` is the file of, if it is a digest and `suffix`.
+    private static func digest(of name: String, suffix: String) -> String? {
+        guard name.hasSuffix(suffix) else { return nil }
+        let digest = name.dropLast(suffix.count)
+        return CacheKey.isDigest(digest) ? String(digest) : nil
     }
 
     /// The lock file, made if missing; a symlink or another user's file in

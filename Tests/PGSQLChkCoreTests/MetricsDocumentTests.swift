@@ -17,7 +17,7 @@ struct MetricsDocumentTests {
             # HELP pgsqlchk_up Whether PostgreSQL answered the probe.
             # TYPE pgsqlchk_up gauge
             pgsqlchk_up 1
-            # HELP pgsqlchk_probe_duration_seconds How long the probe took, connect to last row.
+            # HELP pgsqlchk_probe_duration_seconds How long the probe behind this answer took, connect to last row, also when a cache entry answered.
             # TYPE pgsqlchk_probe_duration_seconds gauge
             pgsqlchk_probe_duration_seconds 0.004
             # HELP pgsqlchk_in_recovery Whether the node is a standby (pg_is_in_recovery()).

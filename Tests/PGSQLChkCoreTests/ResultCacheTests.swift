@@ -56,7 +56,7 @@ struct CacheEntryTests {
     ]
 
     static func entry(_ outcome: Result<NodeState, ProbeFailure>) -> CacheEntry {
-        CacheEntry(key: "0123456789abcdef", boot: 1_767_225_600, probed: 5_000_000_000, outcome: outcome)
+        CacheEntry(key: "0123456789abcdef", boot: 1_767_225_600, probed: 5_000_000_000, probeDuration: Milliseconds(12), outcome: outcome)
     }
 
     @Test("every outcome, state or failure, reads back exactly as written", arguments: outcomes)
@@ -68,10 +68,11 @@ struct CacheEntryTests {
     @Test("a primary's entry is these lines, in this order")
     func format() {
         #expect(Self.entry(Self.outcomes[0]).encoded == """
-            pgsqlchk-cache 4
+            pgsqlchk-cache 5
             key 0123456789abcdef
             boot 1767225600
             probed 5000000000
+            probe_duration_ms 12
             outcome state
             in_recovery f
             server_version 15.18
@@ -98,13 +99,15 @@ struct CacheEntryTests {
     @Test("a newline in a server's text cannot forge a field")
     func newlinesFlattened() throws {
         let entry = Self.entry(.failure(.queryFailed(detail: "x\nin_recovery f\nend")))
-        #expect(entry.encoded.split(separator: "\n").count == 8)
+        #expect(entry.encoded.split(separator: "\n").count == 9)
         #expect(try CacheEntry.decode(entry.encoded).outcome == .failure(.queryFailed(detail: "x in_recovery f end")))
     }
 
     /// Each line is a change to a valid entry's text that must make it corrupt.
     @Test("anything but what encoded writes is corrupt", arguments: [
-        ("pgsqlchk-cache 4", "pgsqlchk-cache 3"),
+        ("pgsqlchk-cache 5", "pgsqlchk-cache 4"),
+        ("probe_duration_ms 12\n", ""),
+        ("probe_duration_ms 12", "probe_duration_ms -12"),
         ("identity none", "identity"),
         ("peers none", "peers 1"),
         ("peers none", "peers -1"),
@@ -182,6 +185,14 @@ struct CacheKeyTests {
         digest(ConnectionSettings(host: "/run/postgresql", port: "5432", user: "pgsqlchk", dbname: "postgres sslmode=require")),
         digest(environment: ["PGSSLMODE=require"]),
         digest(environment: ["PGSERVICE=node2"]),
+        digest(environment: ["PGSERVICEFILE=/etc/pgsqlchk/service.conf"]),
+        digest(environment: ["PGSYSCONFDIR=/etc/postgresql-common"]),
+        digest(environment: ["PGHOSTADDR=192.0.2.21"]),
+        digest(environment: ["PGOPTIONS=-c default_transaction_read_only=on"]),
+        digest(environment: ["PGTARGETSESSIONATTRS=read-write"]),
+        digest(environment: ["PGLOADBALANCEHOSTS=random"]),
+        // ~/.pg_service.conf: `-d service=node` names another server in another HOME.
+        digest(environment: ["HOME=/var/lib/pgsqlchk-standby"]),
         digest(user: 101),
         CacheKey(settings, depth: .role, environment: [], user: 100).adding("peers", "10.0.0.2:5432").digest,
     ])
@@ -189,9 +200,14 @@ struct CacheKeyTests {
         #expect(other != Self.digest())
     }
 
-    @Test("what cannot change the answer leaves the key alone: the password, other variables, their order", arguments: [
+    /// Credentials say who asks, not whom: systemd hands each check its
+    /// pgpass at a path of its own (`%d/pgpass`), which must not make every
+    /// key new.
+    @Test("who asks leaves the key alone: credentials and their paths, other variables, their order", arguments: [
         ["PGPASSWORD=secret"],
-        ["HOME=/nonexistent", "LANG=C"],
+        ["PGPASSFILE=/run/credentials/pgsqlchk@7-10.0.0.1:23267-192.0.2.10:41234.service/pgpass"],
+        ["PGSSLCERT=/run/credentials/x/cert", "PGSSLKEY=/run/credentials/x/key", "PGSSLROOTCERT=/etc/ssl/root.crt"],
+        ["PGAPPNAME=x", "PGSQLCHK_TIMEOUT=0.01", "PGSQLCHK_CACHE_DIR=/tmp/c", "LANG=C", "PGDATA=/srv"],
     ])
     func unchanged(environment: [String]) {
         #expect(Self.digest(environment: environment) == Self.digest())

@@ -181,6 +181,121 @@ extension LiveServers {
             #expect(answer.seconds < 1.0, "took \(answer.seconds) s with a 1 s deadline")
         }
 
+        /// The files in the cache directory.
+        func files() -> [String] {
+            shell("ls -A \(directory)").text.split(separator: "\n").map(String.init)
+        }
+
+        /// Issue 17, item 3: systemd hands each check its credential at a
+        /// path of its own (`PGPASSFILE=%d/pgpass`, %d naming the instance),
+        /// which was part of the key: every check probed and left two files.
+        @Test("checks served as the shipped unit serves them, each with its own PGPASSFILE, share one session and two files")
+        func shippedUnitShares() throws {
+            defer { _ = shell("rm -rf \(directory) \(directory).credentials") }
+            let port = try #require(unusedPort())
+            let checks = 30
+            let before = try sessions()
+            // The service's environment: the sample's active lines (EnvironmentFile=),
+            // where the test cluster listens, HOME as systemd sets it for a
+            // DynamicUser=, the cache on; then a credential directory per
+            // connection, as LoadCredential= makes one per instance.
+            let run = shell("""
+                . \(TestCluster.repository)/scripts/common.sh
+                mapfile -t environment < <(environment_options \(TestCluster.repository)/systemd/pgsqlchk.default)
+                pid=$(start_activator \(port) \(directory).activator.log "${environment[@]}" \\
+                  -E PGHOST=\(cluster.socketDirectory) -E PGPORT=\(cluster.primaryPort) -E HOME=/nonexistent \\
+                  -E PGSQLCHK_CACHE_TTL=30 -E PGSQLCHK_CACHE_DIR=\(directory) \\
+                  /bin/sh -c 'd=\(directory).credentials/$$; mkdir -p "$d"; echo "# no /etc/pgsqlchk/pgpass" >"$d/pgpass"
+                              PGPASSFILE=$d/pgpass exec "$0"' \(TestCluster.binary))
+                for i in $(seq \(checks)); do curl -s --max-time 5 -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:\(port)/; done | sort | uniq -c
+                stop_process "$pid"; rm -f \(directory).activator.log
+                """)
+            #expect(run.text.trimmingCharacters() == "\(checks) 200", "answers: \(run.text)")
+            #expect(Set(shell("ls \(directory).credentials").text.split(separator: "\n")).count == checks,
+                    "not a PGPASSFILE path per check")
+            usleep(500_000)
+            let after = try sessions()
+            #expect(after - before - 1 == 1, "sessions for \(checks) checks: \(before) before, \(after) after")
+            #expect(files().count == 2, "files left: \(files())")
+        }
+
+        /// Issue 17, item 4: `HOME` picks `~/.pg_service.conf`, and so the
+        /// server `-d service=node` names.
+        @Test("checks of service=node from two HOMEs, naming the primary and the standby, get their own node's answer")
+        func homeIsInTheKey() throws {
+            let homes = ["\(directory).home-primary": Node.primary, "\(directory).home-standby": Node.standby]
+            defer { _ = shell("rm -rf \(directory) \(directory).home-*") }
+            for (home, node) in homes {
+                _ = shell("mkdir -p \(home) && printf '[node]\\nhost=\(cluster.socketDirectory)\\nport=\(cluster.port(of: node))\\n' >\(home)/.pg_service.conf")
+            }
+            func check(home: String) throws -> ParsedResponse {
+                let command = [TestCluster.binary, "-U", "pgsqlchk", "-d", "service=node dbname=postgres", "-t", "1.5",
+                               "--cache-ttl", "5s", "--cache-dir", directory].map { "'\($0)'" }.joined(separator: " ")
+                let result = shell("HOME=\(home) exec \(command) </dev/null")
+                return try #require(ParsedResponse(result.output), "not one strict HTTP response: \(result.text)")
+            }
+            #expect(try check(home: "\(directory).home-primary").status == 200)
+            let standby = try check(home: "\(directory).home-standby")
+            #expect(standby.status == 206, "the standby's service answered \(standby.status) \(standby.body)")
+        }
+
+        /// Issue 17, item 5: a timeout says the asking check ran out of time,
+        /// not that the node is down.
+        @Test("a check whose own deadline ran out leaves nothing for the next check")
+        func timeoutNotShared() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            let short = Child.run(arguments(timeout: "0.01"), input: .null)
+            let timedOut = try #require(ParsedResponse(short.output), "not one strict HTTP response: \(short.text)")
+            #expect(timedOut.status == 503 && timedOut.body.hasPrefix("timeout"), "\(timedOut.body)")
+            let next = try check()
+            #expect(next.response.status == 200, "after a timeout: \(next.response.status) \(next.response.body)")
+            #expect(next.age == 0)
+        }
+
+        /// Issue 17, item 6: the guard's probe waits for its peers (here one
+        /// that logs in and never answers, `scripts/stall-proxy.py`), so the
+        /// node was read up to half the deadline before the entry is written.
+        @Test("an entry's age counts from when the node was read, so a slow peer cannot stretch its life past the TTL")
+        func datedBeforeThePeers() throws {
+            let stateDirectory = directory + ".state"
+            defer { _ = shell("rm -rf \(directory) \(stateDirectory) \(directory).stall.log") }
+            let port = try #require(unusedPort())
+            let stall = try #require(BackgroundProcess.start(
+                ["/usr/bin/python3", TestCluster.repository + "/scripts/stall-proxy.py", port, "127.0.0.1", cluster.standbyPort],
+                logPath: directory + ".stall.log", readyText: "ready"))
+            defer { stall.stop() }
+            let guarded = arguments(ttl: "1s") + ["--peers", "127.0.0.1:\(port)", "--state-dir", stateDirectory]
+            func check() throws -> (status: Int, age: Int, seconds: Double) {
+                let result = Child.run(guarded, input: .null)
+                let response = try #require(ParsedResponse(result.output), "not one strict HTTP response: \(result.text)")
+                return (response.status, try #require(response.headers["x-pgsqlchk-age"].flatMap { Int($0) }), result.seconds)
+            }
+            let started = monotonicSeconds()
+            let probe = try check()
+            #expect(probe.status == 200 && probe.age == 0)
+            try #require(probe.seconds > 0.6, "the peer did not hold the probe: \(probe.seconds) s")
+            let hit = try check()
+            #expect(hit.age >= Int(probe.seconds * 1_000) - 100, "served at age \(hit.age) ms after a \(probe.seconds) s probe")
+            usleep(useconds_t(max(0, 1.05 - (monotonicSeconds() - started)) * 1_000_000))
+            let later = try check()
+            #expect(later.age == 0, "served at age \(later.age) ms, \(monotonicSeconds() - started) s after the probe began, TTL 1 s")
+        }
+
+        /// README: with the cache requested but unusable, the answer has no
+        /// age (no header, `null`), as with the cache off.
+        @Test("a cache directory open to others gives answers without an age")
+        func unusableDirectoryHasNoAge() throws {
+            defer { _ = shell("rm -rf \(directory)") }
+            _ = shell("mkdir -m 755 \(directory)")
+            let routed = Child.run(arguments(), input: .null)
+            let response = try #require(ParsedResponse(routed.output), "not one strict HTTP response: \(routed.text)")
+            #expect(response.status == 200)
+            #expect(response.headers["x-pgsqlchk-age"] == nil)
+            let status = Child.run(arguments(), input: .socket(request: "GET /status HTTP/1.0\r\n\r\n", hangUp: false))
+            let document = try #require(ParsedResponse(status.output), "not one strict HTTP response: \(status.text)")
+            #expect(document.body.contains("\"age\": null") || document.body.contains("\"age\":null"), "\(document.body)")
+        }
+
         @Test("a libpq that cannot be loaded is a 503 that says so")
         func missingLibpq() throws {
             let library = shell("readlink -f /usr/lib/*/libpq.so.5").text.trimmingCharacters()
