@@ -22,7 +22,7 @@ extension LiveServers {
             let command = [TestCluster.binary, "--preflight", "-h", cluster.socketDirectory, "-p", cluster.port(of: node),
                            "-U", "pgsqlchk", "-d", "postgres", "--peers", peers.joined(separator: ","),
                            "--state-dir", directory, "-m", directory + "/maintenance"]
-            return Child.run((user.map { ["runuser", "-u", $0, "--"] } ?? []) + command, input: .null)
+            return Child.run((user.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? []) + command, input: .null)
         }
 
         var bothNodes: [String] { ["127.0.0.1:\(cluster.primaryPort)", "127.0.0.1:\(cluster.standbyPort)"] }
