@@ -35,7 +35,9 @@ let package = Package(
         ),
         .testTarget(
             name: "PGSQLChkIntegrationTests",
-            dependencies: ["CLibPQ", "ParsedResponse"],
+            // PGSQLChkCore for the probe's statements, which a test runs
+            // over rows of its own making on the real standby.
+            dependencies: ["CLibPQ", "ParsedResponse", "PGSQLChkCore"],
             // CLibPQ is headers only; the tests call libpq directly.
             linkerSettings: [.linkedLibrary("pq")]
         ),

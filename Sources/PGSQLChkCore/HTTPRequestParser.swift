@@ -25,9 +25,12 @@ enum HTTPRequestParser {
     /// question, so plain TCP probes keep working. Anything else must be one
     /// HTTP/1.x request line (`GET`, `HEAD` or `OPTIONS`), then well-formed
     /// header lines, ended by a blank line unless the peer closed its side
-    /// after the request line. `X-Haproxy-Server-State` (``HAProxyServerState``)
-    /// is read when it parses, and otherwise kept aside as
-    /// ``CheckRequest/unreadServerState``, never refused.
+    /// after the request line, all in ASCII. `X-Haproxy-Server-State`
+    /// (``HAProxyServerState``) is read when it parses, and otherwise, a
+    /// value with non-ASCII bytes too, kept aside as
+    /// ``CheckRequest/unreadServerState``, never refused: HAProxy would mark
+    /// the server DOWN for a 400 caused by its own header (a server name it
+    /// copies byte for byte).
     static func parse(_ received: ReceivedRequest, defaults: StandbyRequirements) throws(RequestError) -> CheckRequest? {
         var head = received.bytes[...]
         // One empty line before the request line is tolerated (RFC 9112, section 2.2).
@@ -36,7 +39,7 @@ enum HTTPRequestParser {
             if received.end == .waitEnded || received.end == .peerClosed, received.bytes.isEmpty { return nil }
             throw received.end == .waitEnded ? .requestTimeout : .incompleteRequestLine
         }
-        guard head.allSatisfy({ $0 < 0x80 }) else { throw .notASCII }
+        guard isASCII(head) else { throw .notASCII }
         switch received.end {
         case .complete, .peerClosed:
             break
@@ -76,12 +79,23 @@ enum HTTPRequestParser {
         }
         // HAProxy sends the header once; two are no answer to "which state".
         if let value = serverStates.first {
-            if serverStates.count == 1, let state = HAProxyServerState(header: value) {
+            if serverStates.count == 1, value.utf8.allSatisfy({ $0 < 0x80 }), let state = HAProxyServerState(header: value) {
                 request.serverState = state
             } else {
                 request.unreadServerState = serverStates.joined(separator: ", ")
             }
         }
         return request
+    }
+
+    /// Whether every line of `head` is ASCII, but for the value of an
+    /// `X-Haproxy-Server-State` header line (its name is ASCII, and after the
+    /// request line), which ``parse(_:defaults:)`` sets aside instead.
+    private static func isASCII(_ head: ArraySlice<UInt8>) -> Bool {
+        let name = HAProxyServerState.headerName.lowercased() + ":"
+        return head.split(separator: 10, omittingEmptySubsequences: false).enumerated().allSatisfy { index, line in
+            line.allSatisfy { $0 < 0x80 }
+                || index > 0 && String(decoding: line.prefix(name.utf8.count), as: UTF8.self).lowercased() == name
+        }
     }
 }

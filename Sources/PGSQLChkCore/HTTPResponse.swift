@@ -8,7 +8,8 @@ enum HTTPStatus: Int, Sendable {
     case requestTimeout = 408
     case serviceUnavailable = 503
 
-    /// The reason phrase from RFC 9110.
+    /// The reason phrase from RFC 9110; a response carries it for 200 and
+    /// 206 (``HTTPResponse/reasonPhrase(of:)``).
     var reasonPhrase: String {
         switch self {
         case .ok: "OK"
@@ -47,7 +48,7 @@ enum HTTPResponse {
         case .prometheus:
             (body, contentType) = (Array(MetricsDocument.text(of: verdict).utf8), MetricsDocument.contentType)
         }
-        var head = "HTTP/1.1 \(verdict.status.rawValue) \(verdict.status.reasonPhrase)\r\n"
+        var head = "HTTP/1.1 \(verdict.status.rawValue) \(reasonPhrase(of: verdict))\r\n"
             + "Content-Type: \(contentType)\r\n"
             + "Content-Length: \(body.count)\r\n"
         if verdict.status == .methodNotAllowed {
@@ -60,5 +61,24 @@ enum HTTPResponse {
         if let age = verdict.age { head += "X-PGSQLChk-Age: \(age.value)\r\n" }
         head += "Connection: close\r\n\r\n"
         return Array(head.utf8) + (omitsBody ? [] : body)
+    }
+
+    /// Most bytes of a reason phrase: what HAProxy keeps of it as a
+    /// check's description (`HCHK_DESC_LEN` 128 with its NUL, in 2.6 to 3.x;
+    /// `set_server_check_status`, src/check.c).
+    static let reasonPhraseLimit = 127
+
+    /// The status line's reason phrase: RFC 9110's for 200 and 206; for any
+    /// other status, the verdict's own line, because HAProxy reports a
+    /// failed check by the reason phrase alone (`info:` in `option
+    /// log-health-checks`, `last_chk` on its stats page), never by the body.
+    /// Kept to RFC 9112's grammar (`HTAB / SP / VCHAR / obs-text`) as
+    /// printable ASCII: anything else becomes `?`; cut to
+    /// ``reasonPhraseLimit`` bytes, ending in `...` when cut.
+    static func reasonPhrase(of verdict: Verdict) -> String {
+        guard verdict.status != .ok, verdict.status != .partialContent, !verdict.body.isEmpty else { return verdict.status.reasonPhrase }
+        let printable = verdict.body.unicodeScalars.map { (0x20..<0x7f).contains($0.value) ? Character($0) : "?" }
+        guard printable.count > reasonPhraseLimit else { return String(printable) }
+        return String(printable.prefix(reasonPhraseLimit - 3)) + "..."
     }
 }

@@ -32,7 +32,18 @@ enum RoleProbe {
     /// recovery-only functions sit behind `CASE` because they raise errors on
     /// a primary. The replay delay is zero whenever everything received is
     /// replayed, so it cannot grow on an idle primary the way
-    /// `now() - pg_last_xact_replay_timestamp()` alone does. Ages are floored
+    /// `now() - pg_last_xact_replay_timestamp()` alone does; and zero while
+    /// the startup process waits for WAL (wait event `RecoveryWalStream`,
+    /// PostgreSQL 15 to 18), which it does only once it has replayed every
+    /// whole record it has: what it received beyond is the first part of a
+    /// record the primary has not flushed the rest of yet (a large record,
+    /// or one across a page boundary), which cannot be replayed, so the age
+    /// of the last commit says nothing. Paused replay
+    /// (`RecoveryPause`), `recovery_min_apply_delay` (`RecoveryApplyDelay`)
+    /// and a busy startup process keep the age. The activity is scanned only
+    /// then (a scalar subquery runs when its `CASE` branch is reached), and
+    /// the wait event is NULL without `pg_read_all_stats`, which leaves the
+    /// age too. Ages are floored
     /// at zero (`now()` is the statement's start, so a message that arrives
     /// during it, or a primary whose clock runs ahead, gives a negative age)
     /// by CASE, not GREATEST, which would turn an unknown (NULL) age into 0.
@@ -40,13 +51,18 @@ enum RoleProbe {
     /// received and replayed positions, which no longer mean anything. The
     /// primary's position is the WAL end its sender announced in the last
     /// message the receiver took in (`latest_end_lsn`; the view's columns are
-    /// NULL without `pg_read_all_stats`). `wal_receiver_timeout` comes from
+    /// NULL without `pg_read_all_stats`, and it is NULL until the first
+    /// message of a new receiver); while it is NULL so is the lag, which
+    /// `GREATEST` alone would make 0. `wal_receiver_timeout` comes from
     /// `current_setting`, not the `pg_settings` view, which builds a row for
     /// every setting: 0.14 ms a statement against 0.72 ms (pgbench, standby).
     /// Columns are read by name (``Column``).
     static let replicationQuery = "SELECT \(replicationColumns)\n\(replicationSource)"
 
-    private static let replicationColumns = """
+    /// The replication statement's column list, over the sources `s` (the
+    /// recovery functions) and `w` (`pg_stat_wal_receiver`): a live test
+    /// runs it over rows of its own making.
+    static let replicationColumns = """
         s.in_recovery,
           CASE WHEN s.in_recovery THEN pg_catalog.pg_is_wal_replay_paused() END AS replay_paused,
           CASE WHEN s.in_recovery THEN s.received END AS received_lsn,
@@ -55,13 +71,15 @@ enum RoleProbe {
           CASE WHEN s.in_recovery AND s.received IS NOT NULL AND s.replayed IS NOT NULL
                THEN GREATEST(pg_catalog.pg_wal_lsn_diff(s.received, s.replayed), 0)::bigint END AS replay_backlog_bytes,
           CASE WHEN s.in_recovery THEN w.latest_end_lsn END AS primary_lsn,
-          CASE WHEN s.in_recovery AND s.replayed IS NOT NULL
+          CASE WHEN s.in_recovery AND s.replayed IS NOT NULL AND w.latest_end_lsn IS NOT NULL
                THEN GREATEST(pg_catalog.pg_wal_lsn_diff(w.latest_end_lsn, s.replayed), 0)::bigint END AS behind_primary_bytes,
           CASE WHEN s.in_recovery
                THEN (extract(epoch FROM pg_catalog.current_setting('wal_receiver_timeout')::interval)
                        OPERATOR(pg_catalog.*) 1000)::bigint END AS receiver_timeout_ms,
           CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
                WHEN s.received OPERATOR(pg_catalog.<=) s.replayed THEN 0
+               WHEN (SELECT a.wait_event FROM pg_catalog.pg_stat_get_activity(NULL) a
+                     WHERE a.backend_type OPERATOR(pg_catalog.=) 'startup') OPERATOR(pg_catalog.=) 'RecoveryWalStream' THEN 0
                WHEN s.replay_age OPERATOR(pg_catalog.<) 0 THEN 0
                ELSE s.replay_age END AS replay_delay_ms,
           pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AS receiver_visible,

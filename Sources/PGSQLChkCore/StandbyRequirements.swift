@@ -121,7 +121,7 @@ struct StandbyRequirements: Equatable, Sendable {
             if let backlog = state.replayBacklogBytes {
                 if let reason = bytesShortfall("replay backlog", backlog, maximum, rejoining: rejoining) { shortfalls.append((reason, true)) }
             } else {
-                shortfalls.append(("replay backlog unknown (no WAL received by streaming)", false))
+                shortfalls.append(("replay backlog unknown (\(Self.replayUnknownBecause(state)))", false))
             }
         }
         if let maximum = maximumReplayDelay {
@@ -133,7 +133,7 @@ struct StandbyRequirements: Equatable, Sendable {
                     shortfalls.append((rejoinReason("replay delay", "\(delay)s", "\(threshold)s", "\(maximum)s"), true))
                 }
             } else {
-                shortfalls.append(("replay delay unknown (no WAL received by streaming)", false))
+                shortfalls.append(("replay delay unknown (\(Self.replayUnknownBecause(state)))", false))
             }
         }
         guard let first = shortfalls.first else { return .meets }
@@ -180,6 +180,17 @@ struct StandbyRequirements: Equatable, Sendable {
         var (valueText, maximumText) = (ByteCount.describe(value), ByteCount.describe(maximum))
         if valueText == maximumText { (valueText, maximumText) = ("\(value) bytes", "\(maximum) bytes") }
         return "\(what) \(valueText) exceeds maximum \(maximumText)"
+    }
+
+    /// Why a standby's replay backlog or delay is unknown: nothing received
+    /// by streaming since the standby started (`pg_last_wal_receive_lsn()`
+    /// is NULL), or, with WAL received and not all of it replayed, no
+    /// transaction replayed since then, so the time replay has reached is
+    /// unknown (`pg_last_xact_replay_timestamp()` is NULL).
+    private static func replayUnknownBecause(_ state: NodeState) -> String {
+        guard state.receivedPosition != nil else { return "no WAL received by streaming since the standby started" }
+        guard state.replayedPosition != nil else { return "replay position unknown" }
+        return "no transaction replayed since the standby started"
     }
 
     /// Why a standby's lag behind the primary is unknown.

@@ -72,9 +72,9 @@ struct DialectTests {
     func rendering() {
         let verdict = Verdict(unavailable: "too many connections")
         #expect(String(decoding: Dialect.agent.render(verdict, for: CheckRequest()), as: UTF8.self) == "down #too many connections\n")
-        #expect(String(decoding: Dialect.http.render(verdict, for: CheckRequest()), as: UTF8.self).hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(String(decoding: Dialect.http.render(verdict, for: CheckRequest()), as: UTF8.self).hasPrefix("HTTP/1.1 503 too many connections\r\n"))
         #expect(String(decoding: Dialect.agent.render(refusing: .notASCII, sent: []), as: UTF8.self) == "down #agent-send: request is not ASCII\n")
-        #expect(String(decoding: Dialect.http.render(refusing: .notASCII, sent: []), as: UTF8.self).hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        #expect(String(decoding: Dialect.http.render(refusing: .notASCII, sent: []), as: UTF8.self).hasPrefix("HTTP/1.1 400 request is not ASCII\r\n"))
     }
 
     @Test("the HTTP dialect answers the command line's question when nothing is asked")

@@ -33,7 +33,7 @@ struct HTTPRequestParserTests {
 
     static let sentState = "UP 2/3; address=127.0.0.1; port=56433; name=pg_readonly_standbys/pg2; node=lb1; weight=100/100; scur=0/0; qcur=0"
 
-    @Test("HAProxy's send-state header is read; one that does not parse is set aside, never refused", arguments: [
+    @Test("HAProxy's send-state header is read; one that does not parse, or has non-ASCII bytes, is set aside, never refused", arguments: [
         ("GET /?lag=64MB HTTP/1.0\r\nX-Haproxy-Server-State: \(sentState)\r\n\r\n",
          HAProxyServerState(header: sentState[...]), nil),
         ("OPTIONS / HTTP/1.0\r\nx-haproxy-server-state:DOWN\t\r\n\r\n", HAProxyServerState(health: .down), nil),
@@ -41,6 +41,8 @@ struct HTTPRequestParserTests {
         ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State: UP; weight=lots\r\n\r\n", nil, "UP; weight=lots"),
         ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State: UP\r\nX-Haproxy-Server-State: DOWN\r\n\r\n", nil, "UP, DOWN"),
         ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State:\r\n\r\n", nil, ""),
+        ("OPTIONS / HTTP/1.0\r\nX-Haproxy-Server-State: UP; name=ro/pg\u{e9}2\r\n\r\n", nil, "UP; name=ro/pg\u{e9}2"),
+        ("OPTIONS / HTTP/1.0\r\nx-haproxy-server-state:DOWN \u{ff}\r\n\r\n", nil, "DOWN \u{ff}"),
         ("OPTIONS / HTTP/1.0\r\n\r\n", nil, nil),
     ] as [(String, HAProxyServerState?, String?)])
     func serverState(text: String, state: HAProxyServerState?, unread: String?) throws {
@@ -58,6 +60,9 @@ struct HTTPRequestParserTests {
         ("GET / HTTP/1.1\r\nno colon here\r\n\r\n", .badRequest, "malformed header line"),
         ("GET / HTTP/1.1\r\n: empty name\r\n\r\n", .badRequest, "malformed header line"),
         ("GET /r\u{e9}plica HTTP/1.1\r\n\r\n", .badRequest, "request is not ASCII"),
+        ("GET / HTTP/1.1\r\nX-Haproxy-Server-State: UP\r\nHost: d\u{e9}b1\r\n\r\n", .badRequest, "request is not ASCII"),
+        ("GET / HTTP/1.1\r\nX-Haproxy-Server-St\u{e4}te: UP\r\n\r\n", .badRequest, "request is not ASCII"),
+        ("X-Haproxy-Server-State: \u{e9}\r\n\r\n", .badRequest, "request is not ASCII"),
         ("\u{16}\u{03}\u{01}\n\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
         ("\r\n\r\nGET / HTTP/1.1\r\n\r\n", .badRequest, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
         ("GET /nope HTTP/1.1\r\n\r\n", .badRequest, "unknown endpoint \"/nope\"; try \(Endpoint.choices)"),

@@ -9,7 +9,7 @@ struct HTTPResponseTests {
         (Verdict(status: .partialContent, body: "standby", exitStatus: .standby),
          "HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\nConnection: close\r\n\r\nstandby\n"),
         (Verdict(status: .serviceUnavailable, body: "too many connections", exitStatus: .unavailable),
-         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"),
+         "HTTP/1.1 503 too many connections\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"),
     ])
     func rendering(verdict: Verdict, expected: String) {
         #expect(HTTPResponse.render(verdict) == Array(expected.utf8))
@@ -31,7 +31,7 @@ struct HTTPResponseTests {
         #expect(json.contains("\r\n\r\n{\"status\": 503, \"role\": \"unknown\","))
         #expect(json.hasSuffix("\"reason\": \"x\"}\n"))
         let refused = String(decoding: HTTPResponse.render(Verdict(refusing: .methodNotAllowed(method: "PUT"))), as: UTF8.self)
-        #expect(refused.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"))
+        #expect(refused.hasPrefix("HTTP/1.1 405 method \"PUT\" not allowed; use GET, HEAD or OPTIONS\r\n"))
         #expect(refused.contains("Allow: GET, HEAD, OPTIONS\r\n"))
     }
 
@@ -44,6 +44,25 @@ struct HTTPResponseTests {
     @Test("a request that did not arrive in time is a 408")
     func requestTimeout() {
         let rendered = String(decoding: HTTPResponse.render(Verdict(refusing: .requestTimeout)), as: UTF8.self)
-        #expect(rendered.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+        #expect(rendered.hasPrefix("HTTP/1.1 408 \(RequestError.requestTimeout.reason)\r\n"))
+    }
+
+    static let longReason = "could not connect: " + String(repeating: "x", count: 200)
+
+    @Test("200 and 206 keep RFC 9110's reason phrase; any other status carries the reason, printable ASCII, at most 127 bytes, for HAProxy's log", arguments: [
+        (Verdict(status: .ok, body: "primary", exitStatus: .success), "OK"),
+        (Verdict(status: .partialContent, body: "standby", exitStatus: .standby), "Partial Content"),
+        (Verdict(unavailable: "replication lag 48 MB exceeds maximum 16 MB"), "replication lag 48 MB exceeds maximum 16 MB"),
+        (Verdict(status: .notFound, body: "maintenance", exitStatus: .maintenance), "maintenance"),
+        (Verdict(refusing: .notASCII), "request is not ASCII"),
+        (Verdict(unavailable: "r\u{e9}plica\r\nX-Injected: 1\tend"), "r?plica??X-Injected: 1?end"),
+        (Verdict(unavailable: longReason), String(longReason.prefix(124)) + "..."),
+        (Verdict(unavailable: String(longReason.prefix(127))), String(longReason.prefix(127))),
+        (Verdict(unavailable: ""), "Service Unavailable"),
+    ])
+    func reasonPhrase(verdict: Verdict, phrase: String) {
+        let statusLine = String(decoding: HTTPResponse.render(verdict), as: UTF8.self).split(separator: "\r\n", maxSplits: 1)[0]
+        #expect(statusLine == "HTTP/1.1 \(verdict.status.rawValue) \(phrase)")
+        #expect(statusLine.utf8.count <= "HTTP/1.1 503 ".utf8.count + HTTPResponse.reasonPhraseLimit)
     }
 }

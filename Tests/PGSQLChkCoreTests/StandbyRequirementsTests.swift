@@ -30,12 +30,15 @@ struct StandbyRequirementsTests {
         (StandbyRequirements(maximumReplayBacklogBytes: 1024), NodeState(inRecovery: true, replayBacklogBytes: 4096, receiver: .stopped),
          "replay backlog 4 kB exceeds maximum 1 kB"),
         (StandbyRequirements(maximumReplayBacklogBytes: 1024), NodeState(inRecovery: true, receiver: .stopped),
-         "replay backlog unknown (no WAL received by streaming)"),
+         "replay backlog unknown (no WAL received by streaming since the standby started)"),
         (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true, replayDelay: Milliseconds(0)), nil),
         (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true, replayDelay: Milliseconds(42_500)),
          "replay delay 42.5s exceeds maximum 30s"),
         (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)), NodeState(inRecovery: true),
-         "replay delay unknown (no WAL received by streaming)"),
+         "replay delay unknown (no WAL received by streaming since the standby started)"),
+        (StandbyRequirements(maximumReplayDelay: Milliseconds(30_000)),
+         NodeState(inRecovery: true, receivedPosition: "0/310C000", replayedPosition: "0/3018880", replayBacklogBytes: 997_248, receiver: streaming),
+         "replay delay unknown (no transaction replayed since the standby started)"),
     ] as [(StandbyRequirements, NodeState, String?)])
     func withoutHAProxysView(requirements: StandbyRequirements, state: NodeState, reason: String?) {
         let found: String? = switch requirements.standing(of: state, seenBy: nil) {

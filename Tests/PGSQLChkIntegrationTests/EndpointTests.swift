@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ParsedResponse
+@testable import PGSQLChkCore
 import Testing
 
 extension LiveServers {
@@ -200,6 +201,50 @@ extension LiveServers {
             #expect(lag.status == 503)
             #expect(lag.body == "replication lag unknown (WAL receiver not running)")
             #expect(try get("/replica?replay_backlog=1GB", node: .standby).status == 200)
+        }
+
+        @Test("an unknown primary position is an unknown lag, never 0: the probe's own columns on the standby, over a receiver row without latest_end_lsn",
+              arguments: [("NULL", "unknown"), ("'0/3000200'", "184"), ("'0/3000100'", "0")])
+        func lagOfUnknownPrimaryPosition(primaryPosition: String, behind: String) throws {
+            // A new receiver has no latest_end_lsn until its first message:
+            // a moment too short to catch, so the row is made here.
+            let probed = "SELECT \(RoleProbe.replicationColumns)\n"
+                + "FROM (VALUES (true, '0/3000148'::pg_lsn, '0/3000148'::pg_lsn, 0::bigint)) s(in_recovery, received, replayed, replay_age)\n"
+                + "LEFT JOIN (VALUES ('streaming'::text, 1, \(primaryPosition)::pg_lsn, 0::bigint)) w(status, received_tli, latest_end_lsn, receipt_age) ON true"
+            let found = cluster.sql(.standby, "SELECT COALESCE(behind_primary_bytes::text, 'unknown') FROM (\(probed)) q")
+            #expect(found == behind)
+        }
+
+        @Test("a standby that has replayed every whole record it has is not delayed, however old its last commit; paused replay still is")
+        func replayDelayOfAPartialRecord() throws {
+            // A commit to date replay by, replayed, then older than the limit.
+            try #require(cluster.sql(.primary, "SELECT pg_catalog.txid_current()") != nil)
+            let committed = try #require(cluster.sql(.primary, "SELECT pg_catalog.pg_current_wal_lsn()"))
+            try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_last_wal_replay_lsn() >= '\(committed)'"), "replay never caught up")
+            usleep(1_500_000)
+            // A 1 MB record whose first pages the WAL writer flushes (and the
+            // sender sends) while its end waits 4 s for the transaction's end.
+            let partial = "BEGIN; SELECT pg_catalog.pg_logical_emit_message(false, 'pgsqlchk', repeat('x', 1000000)); SELECT pg_catalog.pg_sleep(4); COMMIT"
+            let script = TestCluster.repository + "/scripts/cluster.sh"
+            _ = Child.run(["/bin/bash", "-c", "bash \"$0\" psql primary -c \"$1\" >/dev/null 2>&1 &", script, partial], input: .null,
+                          environment: Child.projectEnvironment())
+            try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_last_wal_receive_lsn() > pg_catalog.pg_last_wal_replay_lsn()"),
+                         "the standby never received part of the record")
+            let caughtUp = try get("/replica?replay_delay=1s", node: .standby)
+            #expect(caughtUp.status == 200, "\(caughtUp.body)")
+            #expect(try get("/status", node: .standby).body.contains("\"replay_delay_seconds\": 0,"))
+            try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_last_wal_receive_lsn() = pg_catalog.pg_last_wal_replay_lsn()"),
+                         "the record never completed")
+
+            try #require(cluster.sql(.standby, "SELECT pg_catalog.pg_wal_replay_pause()") != nil)
+            defer { _ = cluster.sql(.standby, "SELECT pg_catalog.pg_wal_replay_resume()") }
+            try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_get_wal_replay_pause_state() = 'paused'"))
+            try #require(cluster.sql(.primary, "SELECT pg_catalog.txid_current()") != nil)
+            let unreplayed = try #require(cluster.sql(.primary, "SELECT pg_catalog.pg_current_wal_lsn()"))
+            try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_last_wal_receive_lsn() >= '\(unreplayed)'"), "the standby never received the commit")
+            let paused = try get("/replica?replay_delay=1s", node: .standby)
+            #expect(paused.status == 503)
+            #expect(paused.body.hasPrefix("replay delay ") && paused.body.hasSuffix("s exceeds maximum 1s"), "\(paused.body)")
         }
 
         @Test("a role that can read pg_stat_wal_receiver sees the receiver stop when the primary goes")

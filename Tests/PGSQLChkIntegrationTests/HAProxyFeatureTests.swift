@@ -1,3 +1,4 @@
+import ParsedResponse
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -209,5 +210,31 @@ struct HAProxyFeatureTests {
         stack.adminCommand("set server \(target) state ready")
         stack.adminCommand("enable agent \(target)")
         #expect(stack.waitForStates([target: "UP"]))
+    }
+
+    @Test("a 503's reason reaches HAProxy: its stats page's last_chk and its log's info, from the status line's reason phrase")
+    func failedCheckReason() throws {
+        let (primary, standby) = try #require(cluster.roles(), "the cluster needs one primary and one standby")
+        try #require(stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby)), "stats: \(stack.serverStates())")
+        let server = TestStack.server(of: standby)
+        try #require(cluster.script("pg_ctl", standby.rawValue, "stop", "-m", "fast"))
+        defer {
+            cluster.script("pg_ctl", standby.rawValue, "start", "-w")
+            _ = stack.waitForStates(TestStack.healthyStates(primary: primary, standby: standby), seconds: 20)
+        }
+        // What the standby's check answers now, asked as HAProxy asks it.
+        let reply = try #require(tcpExchange(port: stack.checkPort(of: standby), request: "OPTIONS / HTTP/1.0\r\n\r\n"))
+        let answer = try #require(ParsedResponse(reply), "not one strict HTTP response: \(String(decoding: reply, as: UTF8.self))")
+        try #require(answer.status == 503)
+        #expect(answer.reason == answer.body)
+
+        let seen = stack.watch("pg_readonly_standbys", server, field: "last_chk", seconds: 5) { $0["last_chk"] == answer.body }
+        #expect(seen.reached, "last_chk went \(seen.seen)")
+        let logged = stack.waitUntil(seconds: 5) {
+            TestStack.lines(of: stack.haproxyLog).contains {
+                $0.hasPrefix("Health check for server pg_readonly_standbys/\(server) failed") && $0.contains("code: 503, info: \"\(answer.body)\"")
+            }
+        }
+        #expect(logged, "no log line with the reason \(answer.body)")
     }
 }

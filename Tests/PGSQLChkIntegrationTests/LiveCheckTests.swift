@@ -135,7 +135,7 @@ extension LiveServers {
         @Test("with stderr on the socket, a failing check still sends nothing but one response")
         func diagnosticsStayOffTheSocket() throws {
             let result = check(port: "1", user: "nobody_here")
-            #expect(result.text.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+            #expect(result.text.hasPrefix("HTTP/1.1 503 no response from server\r\n"))
             let response = try #require(ParsedResponse(result.output), "not one strict HTTP response: \(result.text)")
             #expect(response.body == "no response from server")
         }

@@ -172,7 +172,7 @@ test_installed() {
 
   expect_check "installed binary, primary: exit 0, 200" 0 "HTTP/1.1 200 OK" "$PGSQLCHK_PRIMARY_PORT"
   expect_check "installed binary, standby: exit 1, 206" 1 "HTTP/1.1 206 Partial Content" "$PGSQLCHK_STANDBY_PORT"
-  expect_check "installed binary, no server: exit 2, 503" 2 "HTTP/1.1 503 Service Unavailable" 1
+  expect_check "installed binary, no server: exit 2, 503" 2 "HTTP/1.1 503 no response from server" 1
 
   expect "man page installed and found by man" test "$(man -w pgsqlchk)" = /usr/share/man/man1/pgsqlchk.1.gz
   expect "man page renders without warnings" silent man_warnings
