@@ -47,8 +47,7 @@ find_pg_bin() {
     PG_BIN=${postgres%/postgres}
   fi
   local version
-  version=$("$PG_BIN/postgres" -V) || die "$PG_BIN/postgres does not run"
-  version=${version##* }
+  version=$(postgres_version "$PG_BIN") || die "$PG_BIN/postgres does not run"
   PG_MAJOR=${version%%.*}
   [[ $PG_MAJOR == "${PGSQLCHK_PG_MAJOR:-$PG_MAJOR}" ]] ||
     die "$PG_BIN/postgres is PostgreSQL $version, not $PGSQLCHK_PG_MAJOR (PGSQLCHK_PG_MAJOR)"
@@ -239,7 +238,7 @@ cmd_start() {
   write_env_file
 
   echo "cluster up in $RUN: primary 127.0.0.1:$PRIMARY_PORT, standby 127.0.0.1:$STANDBY_PORT (streaming)"
-  echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), socket dir $SOCK; settings: source $RUN/env"
+  echo "PostgreSQL $(postgres_version "$PG_BIN"), socket dir $SOCK; settings: source $RUN/env"
 }
 
 # The third node, for the stale-primary guard's tests: a second standby of

