@@ -7,10 +7,12 @@
 #   cluster.sh psql NODE [psql args...]       NODE: primary | standby | standby2
 #   cluster.sh pg_ctl NODE ARGS...            e.g. pg_ctl standby promote -w
 #   cluster.sh rebuild-standby NODE FROM      re-clone NODE as a standby of FROM
+#   cluster.sh server-log-errors              print pgsqlchk's ERROR lines; 1 if any
 #
 # Environment: PGSQLCHK_RUN_DIR, PGSQLCHK_PRIMARY_PORT, PGSQLCHK_STANDBY_PORT,
-# PGSQLCHK_STANDBY2_PORT (defaults: scripts/common.sh). `start` writes
-# $RUN/env to source.
+# PGSQLCHK_STANDBY2_PORT (defaults: scripts/common.sh); PGSQLCHK_PG_BIN,
+# PGSQLCHK_PG_MAJOR (find_pg_bin); PGSQLCHK_SERVER_LOGS (keep_server_logs).
+# `start` writes $RUN/env to source.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,13 +32,25 @@ readonly REPOSITORY=${SCRIPT_DIR%/scripts}
 # maxconn, which keeps 14 back for the checks, therefore advertises 3.
 readonly APP_CONNECTION_LIMIT=12
 
-# Newest installed server, so the script keeps working on a Debian release
-# whose default PostgreSQL is not 15.
+# The server's binaries: PGSQLCHK_PG_BIN (scripts/pg-versions.sh prints one
+# for each version make test covers), else the newest installed Debian server,
+# so the script keeps working on a release whose default is not 15. With
+# PGSQLCHK_PG_MAJOR set, a server of another major is refused.
 find_pg_bin() {
-  local postgres
-  postgres=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
-  [[ -x $postgres ]] || die "no PostgreSQL server found; run scripts/deps.sh cluster"
-  PG_BIN=${postgres%/postgres}
+  if [[ -n ${PGSQLCHK_PG_BIN:-} ]]; then
+    PG_BIN=$PGSQLCHK_PG_BIN
+    [[ -x $PG_BIN/postgres ]] || die "PGSQLCHK_PG_BIN=$PG_BIN has no postgres"
+  else
+    local postgres
+    postgres=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
+    [[ -x $postgres ]] || die "no PostgreSQL server found; run scripts/deps.sh cluster"
+    PG_BIN=${postgres%/postgres}
+  fi
+  local version
+  version=$(postgres_version "$PG_BIN") || die "$PG_BIN/postgres does not run"
+  PG_MAJOR=${version%%.*}
+  [[ $PG_MAJOR == "${PGSQLCHK_PG_MAJOR:-$PG_MAJOR}" ]] ||
+    die "$PG_BIN/postgres is PostgreSQL $version, not $PGSQLCHK_PG_MAJOR (PGSQLCHK_PG_MAJOR)"
 }
 
 node_port() {
@@ -106,6 +120,9 @@ wal_receiver_status_interval = 1s
 logging_collector = off
 log_connections = off
 lc_messages = 'C'
+# A session's lines name its application, so a check's own errors can be
+# told from the tests' (server-log-errors).
+log_line_prefix = '%m [%p] %q[%a] '
 EOF
   # First match wins: the dedicated roles must come before the catch-all
   # trust. pgsqlchk logs in as the shipped sample says (sql/pg_hba.conf: peer
@@ -143,6 +160,10 @@ write_node_identity() {
 start_node() {
   as_postgres "$PG_BIN/pg_ctl" -D "$RUN/$1" -l "$RUN/$1.log" -w start \
     >>"$SETUP_LOG" 2>&1 || die "$1 did not start" "$RUN/$1.log"
+  # What answers is what the run asked for, not a server found elsewhere.
+  local number
+  number=$(query "$1" "SHOW server_version_num") || die "$1 does not answer" "$RUN/$1.log"
+  ((number / 10000 == PG_MAJOR)) || die "$1 runs server_version_num $number, not PostgreSQL $PG_MAJOR"
 }
 
 # pgsqlchk and app's connection limit come from the shipped SQL (sql/): app,
@@ -189,6 +210,7 @@ write_env_file() {
     printf 'export PGSQLCHK_PRIMARY_PORT=%q\n' "$PRIMARY_PORT"
     printf 'export PGSQLCHK_STANDBY_PORT=%q\n' "$STANDBY_PORT"
     printf 'export PGSQLCHK_PG_BIN=%q\n' "$PG_BIN"
+    printf 'export PGSQLCHK_PG_MAJOR=%q\n' "$PG_MAJOR"
   } >"$RUN/env"
 }
 
@@ -216,7 +238,7 @@ cmd_start() {
   write_env_file
 
   echo "cluster up in $RUN: primary 127.0.0.1:$PRIMARY_PORT, standby 127.0.0.1:$STANDBY_PORT (streaming)"
-  echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), socket dir $SOCK; settings: source $RUN/env"
+  echo "PostgreSQL $(postgres_version "$PG_BIN"), socket dir $SOCK; settings: source $RUN/env"
 }
 
 # The third node, for the stale-primary guard's tests: a second standby of
@@ -265,7 +287,33 @@ cmd_stop() {
   stop_node standby
   stop_node primary
   stop_stall_proxies
+  keep_server_logs
   rm -rf "$RUN"
+}
+
+# With PGSQLCHK_SERVER_LOGS naming a file, every node's log is appended to it
+# before the run directory goes: suites that restart the cluster between
+# tests leave all of their servers' logs for server-log-errors.
+keep_server_logs() {
+  [[ -n ${PGSQLCHK_SERVER_LOGS:-} ]] || return 0
+  local log
+  for log in "$RUN"/{primary,standby,standby2}.log; do
+    [[ -f $log ]] || continue
+    printf '=== %s\n' "$log" >>"$PGSQLCHK_SERVER_LOGS"
+    cat "$log" >>"$PGSQLCHK_SERVER_LOGS"
+  done
+}
+
+# The ERROR and WARNING lines that pgsqlchk's own sessions left in the node
+# logs (and PGSQLCHK_SERVER_LOGS): its statements must never cause one. A
+# FATAL is left out: the tests refuse logins on purpose.
+cmd_server_log_errors() {
+  local log logs=()
+  for log in "$RUN"/{primary,standby,standby2}.log ${PGSQLCHK_SERVER_LOGS:+"$PGSQLCHK_SERVER_LOGS"}; do
+    [[ -f $log ]] && logs+=("$log")
+  done
+  ((${#logs[@]})) || die "no server logs in $RUN${PGSQLCHK_SERVER_LOGS:+ or $PGSQLCHK_SERVER_LOGS}"
+  ! grep -hE '\[pgsqlchk\] (ERROR|WARNING): ' "${logs[@]}"
 }
 
 cmd_status() {
@@ -288,7 +336,7 @@ cmd_status() {
 }
 
 cmd_psql() {
-  (($# >= 1)) || usage 5 9
+  (($# >= 1)) || usage 5 10
   find_pg_bin
   local port
   port=$(node_port "$1")
@@ -297,7 +345,7 @@ cmd_psql() {
 }
 
 cmd_pg_ctl() {
-  (($# >= 2)) || usage 5 9
+  (($# >= 2)) || usage 5 10
   find_pg_bin
   local node=$1 log_args=()
   node_port "$node" >/dev/null
@@ -311,7 +359,7 @@ cmd_pg_ctl() {
 }
 
 cmd_rebuild_standby() {
-  (($# == 2)) || usage 5 9
+  (($# == 2)) || usage 5 10
   local node=$1 from=$2
   node_port "$node" >/dev/null
   node_port "$from" >/dev/null
@@ -325,7 +373,7 @@ cmd_rebuild_standby() {
 }
 
 main() {
-  (($# >= 1)) || usage 5 9
+  (($# >= 1)) || usage 5 10
   # Relative paths would break under as_postgres's cd, and stop removes $RUN.
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
   local command=$1
@@ -338,7 +386,8 @@ main() {
     psql) cmd_psql "$@" ;;
     pg_ctl) cmd_pg_ctl "$@" ;;
     rebuild-standby) cmd_rebuild_standby "$@" ;;
-    *) usage 5 9 ;;
+    server-log-errors) cmd_server_log_errors ;;
+    *) usage 5 10 ;;
   esac
 }
 

@@ -139,3 +139,13 @@ live_pid() {
   pid=$(<"$pidfile")
   [[ $pid =~ ^[0-9]+$ ]] && grep -qs "$program" "/proc/$pid/cmdline" && echo "$pid"
 }
+
+# postgres_version BIN: the version BIN/postgres reports ("15.18" of
+# "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"); fails if it does
+# not run. Its major is ${version%%.*}.
+postgres_version() {
+  local output version
+  output=$("$1/postgres" -V 2>/dev/null) || return 1
+  read -r _ _ version _ <<<"$output"
+  echo "$version"
+}

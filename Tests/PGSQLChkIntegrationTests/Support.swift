@@ -11,9 +11,13 @@ struct TestCluster {
     let runDirectory: String
     /// The server's binaries (the real psql, not Debian's wrapper).
     let postgresBinaries: String
+    /// The major version those binaries are, which the servers must run
+    /// (`make test` covers several).
+    let postgresMajor: String
 
     static let contract = EnvironmentContract(
-        names: ["PGSQLCHK_SOCKET_DIR", "PGSQLCHK_PRIMARY_PORT", "PGSQLCHK_STANDBY_PORT", "PGSQLCHK_RUN_DIR", "PGSQLCHK_PG_BIN"],
+        names: ["PGSQLCHK_SOCKET_DIR", "PGSQLCHK_PRIMARY_PORT", "PGSQLCHK_STANDBY_PORT", "PGSQLCHK_RUN_DIR", "PGSQLCHK_PG_BIN",
+                "PGSQLCHK_PG_MAJOR"],
         source: "scripts/cluster.sh start, then . $PGSQLCHK_RUN_DIR/env")
 
     /// The cluster the environment names, with both postmasters running.
@@ -21,7 +25,7 @@ struct TestCluster {
         let values = try contract.values()
         let cluster = TestCluster(socketDirectory: values["PGSQLCHK_SOCKET_DIR"]!, primaryPort: values["PGSQLCHK_PRIMARY_PORT"]!,
                                   standbyPort: values["PGSQLCHK_STANDBY_PORT"]!, runDirectory: values["PGSQLCHK_RUN_DIR"]!,
-                                  postgresBinaries: values["PGSQLCHK_PG_BIN"]!)
+                                  postgresBinaries: values["PGSQLCHK_PG_BIN"]!, postgresMajor: values["PGSQLCHK_PG_MAJOR"]!)
         for node in [Node.primary, .standby] where !(cluster.postmasterPID(of: node).map(processIsRunning) ?? false) {
             throw .serverNotRunning("no \(node.rawValue) postmaster running in \(cluster.runDirectory)/\(node.rawValue) (scripts/cluster.sh start)")
         }
