@@ -25,7 +25,8 @@ enum FenceClearing {
             position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))
         } catch {
             var outcome = list(in: configuration.stateDirectory)
-            outcome.problems.insert("could not ask the node which fence file is its own: \(error.reason): \(error.detail)", at: 0)
+            outcome.lines.insert("could not ask the node which fence file is its own: \(error.reason)", at: 0)
+            outcome.problems.append(error.detail)
             outcome.exitStatus = .unavailable
             return outcome
         }
