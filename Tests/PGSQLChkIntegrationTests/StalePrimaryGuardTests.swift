@@ -105,6 +105,17 @@ struct GuardCluster {
         Issue.record("\(sql) on \(node.rawValue) never printed \(expected); last: \(try query(node, sql))")
     }
 
+    /// Writes `text` to the file `name` in the run directory, made with
+    /// `mode`; returns its path.
+    func writeFile(_ name: String, mode: mode_t, _ text: String) throws -> String {
+        let path = "\(runDirectory)/\(name)"
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        try #require(file >= 0, "cannot create \(path): errno \(errno)")
+        defer { close(file) }
+        try #require(write(file, text, text.utf8.count) == text.utf8.count, "cannot write \(path)")
+        return path
+    }
+
     func stop(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "stop", "-m", "immediate", "-w")) }
     func start(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "start", "-w")) }
     func promote(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "promote", "-w")) }
@@ -288,11 +299,8 @@ struct StalePrimaryGuardTests {
         _ = try cluster.query(.primary, "ALTER ROLE pgsqlchk_pw PASSWORD '\(password)'")
         try cluster.await(.standby, "SELECT count(*) FROM pg_catalog.pg_authid WHERE rolname = 'pgsqlchk_pw' AND rolpassword LIKE 'SCRAM%'",
                           prints: "1")
-        let passwordFile = "\(cluster.runDirectory)/guard-pgpass"
-        let file = open(passwordFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let lines = "\(cluster.socketDirectory):*:*:pgsqlchk_pw:\(password)\n127.0.0.1:*:*:pgsqlchk_pw:wrong\n"
-        _ = write(file, lines, lines.utf8.count)
-        close(file)
+        let passwordFile = try cluster.writeFile("guard-pgpass", mode: 0o600,
+                                                 "\(cluster.socketDirectory):*:*:pgsqlchk_pw:\(password)\n127.0.0.1:*:*:pgsqlchk_pw:wrong\n")
         defer { unlink(passwordFile) }
         let command = cluster.command(port: cluster.ports[.primary]!, stateDirectory: cluster.stateDirectory(of: .primary), user: "pgsqlchk_pw")
         let environment = ["PGPASSFILE=\(passwordFile)"]
@@ -322,11 +330,7 @@ struct StalePrimaryGuardTests {
         let nameserver = "127.0.0.86"
         let silent = try SilentNameserver(address: nameserver)
         defer { silent.close() }
-        let resolvConf = "\(cluster.runDirectory)/guard-resolv.conf"
-        let file = open(resolvConf, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let text = "nameserver \(nameserver)\noptions timeout:5 attempts:2\n"
-        _ = write(file, text, text.utf8.count)
-        close(file)
+        let resolvConf = try cluster.writeFile("guard-resolv.conf", mode: 0o644, "nameserver \(nameserver)\noptions timeout:5 attempts:2\n")
         defer { unlink(resolvConf) }
         let stuck = "stuck-peer.pgsqlchk.test:5432"
         var command = cluster.command(port: cluster.ports[.primary]!, stateDirectory: cluster.stateDirectory(of: .primary))
