@@ -13,11 +13,14 @@ let package = Package(
         // would link it.
         .systemLibrary(name: "CLibPQ"),
         .target(name: "CBackstop"),
+        // Peers' host names looked up on threads of their own, so that a
+        // check waits for them under its deadline.
+        .target(name: "CResolver"),
         // libpq's function table, filled by dlopen on the first probe.
         .target(name: "CLibPQTable", dependencies: ["CLibPQ"]),
         .target(
             name: "PGSQLChkCore",
-            dependencies: ["CLibPQ", "CLibPQTable", "CBackstop"]
+            dependencies: ["CLibPQ", "CLibPQTable", "CBackstop", "CResolver"]
         ),
         .target(name: "ArgvCapture"),
         .target(

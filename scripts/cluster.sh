@@ -4,22 +4,24 @@
 #
 #   cluster.sh start | stop | status
 #   cluster.sh start-three                    start, plus a second standby, standby2
-#   cluster.sh psql NODE [psql args...]       NODE: primary | standby | standby2
+#   cluster.sh start-other                    an unrelated primary, other (own initdb,
+#                                             socket only), beside the cluster
+#   cluster.sh psql NODE [psql args...]       NODE: primary | standby | standby2 | other
 #   cluster.sh pg_ctl NODE ARGS...            e.g. pg_ctl standby promote -w
 #   cluster.sh rebuild-standby NODE FROM      re-clone NODE as a standby of FROM
 #   cluster.sh server-log-errors              print pgsqlchk's ERROR lines; 1 if any
 #
 # Environment: PGSQLCHK_RUN_DIR, PGSQLCHK_PRIMARY_PORT, PGSQLCHK_STANDBY_PORT,
-# PGSQLCHK_STANDBY2_PORT (defaults: scripts/common.sh); PGSQLCHK_PG_BIN,
-# PGSQLCHK_PG_MAJOR (find_pg_bin); PGSQLCHK_SERVER_LOGS (keep_server_logs).
-# `start` writes $RUN/env to source.
+# PGSQLCHK_STANDBY2_PORT, PGSQLCHK_OTHER_PORT (defaults: scripts/common.sh);
+# PGSQLCHK_PG_BIN, PGSQLCHK_PG_MAJOR (find_pg_bin); PGSQLCHK_SERVER_LOGS
+# (keep_server_logs). `start` writes $RUN/env to source.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/common.sh
 . "$SCRIPT_DIR/common.sh"
 readonly SCRIPT_DIR
-readonly RUN PRIMARY_PORT STANDBY_PORT STANDBY2_PORT
+readonly RUN PRIMARY_PORT STANDBY_PORT STANDBY2_PORT OTHER_PORT
 readonly SOCK=$RUN/sock
 readonly SETUP_LOG=$RUN/setup.log
 readonly STREAM_WAIT_SECONDS=30
@@ -58,7 +60,8 @@ node_port() {
     primary) echo "$PRIMARY_PORT" ;;
     standby) echo "$STANDBY_PORT" ;;
     standby2) echo "$STANDBY2_PORT" ;;
-    *) die "unknown node '$1' (expected primary, standby or standby2)" ;;
+    other) echo "$OTHER_PORT" ;;
+    *) die "unknown node '$1' (expected primary, standby, standby2 or other)" ;;
   esac
 }
 
@@ -258,6 +261,29 @@ cmd_start_three() {
   echo "standby2 127.0.0.1:$STANDBY2_PORT (streaming from primary)"
 }
 
+# A primary of another cluster on the same host, as Debian's
+# pg_createcluster makes them: the stale-primary guard's tests share one
+# state directory between it and the cluster. Its own initdb (so its own
+# system identifier), the cluster's pg_hba.conf and roles file, and no TCP
+# listener, so that it needs no port of its own beyond a socket file name.
+cmd_start_other() {
+  find_pg_bin
+  node_is_running primary || die "primary is not running; cluster.sh start first"
+  if node_is_running other; then
+    echo "other already running on socket $SOCK port $OTHER_PORT"
+    return 0
+  fi
+  rm -rf "${RUN:?}/other"
+  as_postgres "$PG_BIN/initdb" -D "$RUN/other" -U postgres --no-sync -E UTF8 --locale=C \
+    >>"$SETUP_LOG" 2>&1 || die "initdb of other failed" "$SETUP_LOG"
+  cp "$RUN/primary/pg_hba.conf" "$RUN/primary/pg_ident.conf" "$RUN/other/"
+  printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = %s\ncluster_name = 'other'\nfsync = off\nshared_buffers = 16MB\nmax_connections = 20\nlc_messages = 'C'\n" \
+    "$SOCK" "$OTHER_PORT" >>"$RUN/other/postgresql.auto.conf"
+  start_node other
+  psql_file other "$REPOSITORY/sql/pgsqlchk-role.sql" || die "creating the pgsqlchk role on other failed" "$SETUP_LOG"
+  echo "other: an unrelated primary on socket $SOCK port $OTHER_PORT"
+}
+
 stop_node() {
   local node=$1 pid
   pid=$(postmaster_pid "$node") || return 0
@@ -283,6 +309,7 @@ stop_stall_proxies() {
 
 cmd_stop() {
   [[ -e $RUN ]] || return 0
+  stop_node other
   stop_node standby2
   stop_node standby
   stop_node primary
@@ -336,7 +363,7 @@ cmd_status() {
 }
 
 cmd_psql() {
-  (($# >= 1)) || usage 5 10
+  (($# >= 1)) || usage 5 12
   find_pg_bin
   local port
   port=$(node_port "$1")
@@ -345,7 +372,7 @@ cmd_psql() {
 }
 
 cmd_pg_ctl() {
-  (($# >= 2)) || usage 5 10
+  (($# >= 2)) || usage 5 12
   find_pg_bin
   local node=$1 log_args=()
   node_port "$node" >/dev/null
@@ -359,7 +386,7 @@ cmd_pg_ctl() {
 }
 
 cmd_rebuild_standby() {
-  (($# == 2)) || usage 5 10
+  (($# == 2)) || usage 5 12
   local node=$1 from=$2
   node_port "$node" >/dev/null
   node_port "$from" >/dev/null
@@ -373,7 +400,7 @@ cmd_rebuild_standby() {
 }
 
 main() {
-  (($# >= 1)) || usage 5 10
+  (($# >= 1)) || usage 5 12
   # Relative paths would break under as_postgres's cd, and stop removes $RUN.
   [[ $RUN == /?* ]] || die "PGSQLCHK_RUN_DIR must be an absolute path other than /, not '$RUN'"
   local command=$1
@@ -381,13 +408,14 @@ main() {
   case "$command" in
     start) cmd_start ;;
     start-three) cmd_start_three ;;
+    start-other) cmd_start_other ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     psql) cmd_psql "$@" ;;
     pg_ctl) cmd_pg_ctl "$@" ;;
     rebuild-standby) cmd_rebuild_standby "$@" ;;
     server-log-errors) cmd_server_log_errors ;;
-    *) usage 5 10 ;;
+    *) usage 5 12 ;;
   esac
 }
 

@@ -8,6 +8,9 @@ RUN=${PGSQLCHK_RUN_DIR:-/tmp/pgsqlchk-run}
 PRIMARY_PORT=${PGSQLCHK_PRIMARY_PORT:-55432}
 STANDBY_PORT=${PGSQLCHK_STANDBY_PORT:-55433}
 STANDBY2_PORT=${PGSQLCHK_STANDBY2_PORT:-55434}
+# The unrelated primary of `cluster.sh start-other` listens on the socket
+# directory only, so this names a socket file, not a TCP port.
+OTHER_PORT=${PGSQLCHK_OTHER_PORT:-55435}
 RW_PORT=${PGSQLCHK_RW_PORT:-5000}
 RO_PORT=${PGSQLCHK_RO_PORT:-5001}
 STATS_PORT=${PGSQLCHK_STATS_PORT:-7000}

@@ -170,7 +170,7 @@ struct CacheEntry: Equatable, Sendable {
     private static func lines(of position: NodePosition, prefix: String) -> [String] {
         var lines = [prefix + "_in_recovery " + flag(position.inRecovery), prefix + "_timeline \(position.timeline)",
                      prefix + "_system_identifier " + clean(position.systemIdentifier), prefix + "_started_at " + clean(position.startedAt),
-                     prefix + "_standbys \(position.standbys.count)"]
+                     prefix + "_port " + clean(position.port), prefix + "_standbys \(position.standbys.count)"]
         for standby in position.standbys {
             lines += ["standby_sync_state " + clean(standby.syncState), "standby_slot " + optional(standby.slotName.map(clean)),
                       "standby_application_name " + clean(standby.applicationName)]
@@ -304,7 +304,7 @@ struct CacheEntry: Equatable, Sendable {
         let timeline = try number(try reader.take(prefix + "_timeline"), prefix + "_timeline", as: Int.self)
         var position = NodePosition(inRecovery: inRecovery, timeline: timeline,
                                     systemIdentifier: try reader.take(prefix + "_system_identifier"),
-                                    startedAt: try reader.take(prefix + "_started_at"))
+                                    startedAt: try reader.take(prefix + "_started_at"), port: try reader.take(prefix + "_port"))
         let count = try number(try reader.take(prefix + "_standbys"), prefix + "_standbys", as: Int.self)
         guard count >= 0 else { throw .corrupt(prefix + "_standbys") }
         for _ in 0..<count {

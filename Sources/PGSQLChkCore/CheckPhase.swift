@@ -6,8 +6,10 @@ enum CheckPhase: String, CaseIterable, Sendable {
     /// Waiting for the check that holds the result cache's lock to finish
     /// its probe (``ResultCache``).
     case awaitingSharedProbe = "waiting for another check's probe"
-    /// libpq's synchronous start: the host name lookup (and the service and
-    /// password files), which no poll loop can interrupt.
+    /// The host name lookup: the local node's in libpq's synchronous start
+    /// (with the service and password files), which no poll loop can
+    /// interrupt; a peer's on a thread of its own (``HostLookup``), which
+    /// the peers' poll loop waits for and abandons at its deadline.
     case resolving = "looking up the server's host name"
     /// Waiting for the TCP or unix-socket connection.
     case connecting = "connecting"

@@ -6,8 +6,9 @@ enum Invocation: Equatable, Sendable {
     case help
     /// Print the version.
     case version
-    /// Remove the stale-primary guard's fence file.
-    case clearFence(FenceFile)
+    /// Remove the stale-primary guard's fence file of the node the
+    /// connection options reach (``FenceClearing``).
+    case clearFence(Configuration)
     /// Check the deployment and print a checklist (``Preflight``).
     case preflight(Configuration)
 }
@@ -113,7 +114,7 @@ enum CommandLineOptions {
             }
         }
         var configuration = settings.configuration
-        if settings.clearsFence { return .clearFence(configuration.fenceFile) }
+        if settings.clearsFence { return .clearFence(configuration) }
         if settings.checksDeployment {
             configuration.question.requirements = configuration.requirements
             return .preflight(configuration)
@@ -333,9 +334,11 @@ enum CommandLineOptions {
                                    shows a newer timeline ([ADDR]:PORT for IPv6);
                                    a standby asks them for /synchronous and
                                    /asynchronous
-          -S, --state-dir=DIR      where the guard keeps its fence file
+          -S, --state-dir=DIR      where the guard keeps each node's fence file; nodes
+                                   and clusters may share it
                                    (default: \(Configuration.defaultStateDirectory))
-          -F, --clear-fence        remove the fence file, then exit
+          -F, --clear-fence        remove the fence file of the node the connection
+                                   options reach, then exit
 
         Standby options (off unless set; a request's parameters override them):
           -l, --max-lag=BYTES      most of the primary's WAL not yet replayed here (e.g. 16MB);

@@ -49,11 +49,10 @@ struct Configuration: Equatable, Sendable {
     /// the stale-primary guard off.
     var peers: [PeerAddress] = []
 
-    /// The directory of the guard's fence file.
+    /// The directory of the guard's fence files, one a node, which every
+    /// node and cluster on a host may share.
     var stateDirectory = Configuration.defaultStateDirectory
 
-    /// The guard's fence file.
-    var fenceFile: FenceFile { FenceFile(stateDirectory: stateDirectory) }
     /// The result cache's TTL and directory.
     var cache = CacheSettings()
 }

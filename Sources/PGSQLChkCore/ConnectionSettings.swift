@@ -21,11 +21,17 @@ struct ConnectionSettings: Equatable, Sendable {
     /// (``PeerAddress``). Its pairs come after `dbname`, so that a conninfo
     /// string given with `-d` cannot send the peer's check to the local node.
     var peer: PeerAddress?
+    /// The peer's numeric addresses, looked up ahead (``HostLookup``) so
+    /// that libpq never resolves its name itself; empty when its host is an
+    /// address or a socket directory.
+    var peerAddresses: [String] = []
 
-    /// These settings with only the host and port replaced by `peer`'s.
-    func reaching(_ peer: PeerAddress) -> ConnectionSettings {
+    /// These settings with only the host and port replaced by `peer`'s,
+    /// reached at `addresses` when its name was looked up.
+    func reaching(_ peer: PeerAddress, at addresses: [String] = []) -> ConnectionSettings {
         var settings = self
         settings.peer = peer
+        settings.peerAddresses = addresses
         return settings
     }
 
@@ -38,7 +44,10 @@ struct ConnectionSettings: Equatable, Sendable {
     /// The pairs in psql's order: `dbname` comes after `host`, `port` and
     /// `user`, so a conninfo string given with `-d` overrides them, as it does
     /// for `psql -d`. Then the fallback name, then a peer's host and port,
-    /// which libpq takes over every earlier value (the last one wins).
+    /// which libpq takes over every earlier value (the last one wins). A
+    /// peer looked up ahead is given as `hostaddr`, its name repeated in
+    /// `host` once an address (libpq pairs the two lists), so that the
+    /// password file and `sslmode=verify-full` still match the name.
     private var parameters: [Parameter] {
         var pairs = [
             Parameter(keyword: "host", value: host),
@@ -48,8 +57,12 @@ struct ConnectionSettings: Equatable, Sendable {
             Parameter(keyword: "fallback_application_name", value: Configuration.applicationName),
         ]
         if let peer {
-            pairs.append(Parameter(keyword: "host", value: peer.host))
+            let hosts = peerAddresses.isEmpty ? peer.host : Array(repeating: peer.host, count: peerAddresses.count).joined(separator: ",")
+            pairs.append(Parameter(keyword: "host", value: hosts))
             pairs.append(Parameter(keyword: "port", value: peer.port))
+            if !peerAddresses.isEmpty {
+                pairs.append(Parameter(keyword: "hostaddr", value: peerAddresses.joined(separator: ",")))
+            }
         }
         return pairs
     }

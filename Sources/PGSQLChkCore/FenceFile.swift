@@ -20,9 +20,18 @@ import Glibc
 /// that is there but cannot be read or does not parse is treated as a fence,
 /// with a reason that names it. An admin clears it with
 /// `pgsqlchk --clear-fence` (or `rm`).
+///
+/// Each node has its own file, named after its ``NodeIdentity``
+/// (`fence-7714142357752938336-5432`), so that every node and cluster on a
+/// host can share one state directory: a check only ever reads, writes or
+/// removes the file of the node it checks. Earlier builds kept one file,
+/// `fence`, for the whole directory (``legacy(stateDirectory:)``), which is
+/// still honoured (``StalePrimaryGuard``).
 struct FenceFile: Equatable, Sendable {
-    /// The file's name in the state directory.
-    static let name = "fence"
+    /// The name of the previous versions' one file per directory.
+    static let legacyName = "fence"
+    /// What every node's file name starts with.
+    static let prefix = "fence-"
     /// The most bytes a valid file can hold (six short lines); anything longer is corrupt.
     static let sizeLimit = 1_024
     static let header = "pgsqlchk-fence 1"
@@ -30,9 +39,36 @@ struct FenceFile: Equatable, Sendable {
     /// The file's path.
     let path: String
 
-    init(stateDirectory: String) {
-        path = (stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/") + Self.name
+    /// The file of the node `node` in `stateDirectory`.
+    init(stateDirectory: String, node: NodeIdentity) {
+        self.init(stateDirectory: stateDirectory, name: "\(Self.prefix)\(node.systemIdentifier)-\(node.port)")
     }
+
+    private init(stateDirectory: String, name: String) {
+        path = (stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/") + name
+    }
+
+    /// The previous versions' file, `fence`, which named no node.
+    static func legacy(stateDirectory: String) -> FenceFile {
+        FenceFile(stateDirectory: stateDirectory, name: legacyName)
+    }
+
+    /// The fence files in `stateDirectory` (every node's, and the legacy
+    /// one), sorted by path: what `--clear-fence` lists when it cannot tell
+    /// which node is its own. Empty when the directory cannot be read.
+    /// (C: `opendir`, `readdir`.)
+    static func all(in stateDirectory: String) -> [FenceFile] {
+        guard let directory = opendir(stateDirectory) else { return [] }
+        defer { closedir(directory) }
+        var files: [FenceFile] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == legacyName || name.hasPrefix(prefix) { files.append(FenceFile(stateDirectory: stateDirectory, name: name)) }
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+
+    private var name: Substring { path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...] }
 
     /// What the file says.
     enum Content: Equatable, Sendable {
@@ -130,7 +166,7 @@ struct FenceFile: Equatable, Sendable {
     /// directory. Returns why it failed, or nil.
     func write(_ fence: Fence) -> String? {
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        let temporary = "\(directory)/.\(Self.name).\(getpid()).tmp"
+        let temporary = "\(directory)/.\(name).\(getpid()).tmp"
         let bytes = Array(Self.render(fence).utf8)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { return "could not create \(temporary): \(String(cString: strerror(errno)))" }

@@ -47,9 +47,29 @@ struct HealthCheck {
         min(probeDeadline, Deadline(after: Milliseconds(configuration.timeout.value / 2)))
     }
 
-    /// Whether the check asks its peers (`--peers`): the stale-primary guard
-    /// on a primary, `/synchronous` on a standby.
-    var guarded: Bool { !configuration.peers.isEmpty }
+    /// Whether the check of `request` runs the stale-primary guard and asks
+    /// its peers (`--peers`): the guard on a primary, `/synchronous` and
+    /// `/asynchronous` on a standby. Only where the answer depends on them:
+    /// a primary's routing answers, which the guard can refuse, and `/status`
+    /// and `/metrics`, which report it. `/health`, `/liveness` and
+    /// `/replica` answer the same whatever the peers say (a primary's
+    /// `/replica` is 503 anyway), so they never wait for a peer.
+    func guarded(_ request: CheckRequest) -> Bool {
+        guard !configuration.peers.isEmpty else { return false }
+        switch request.endpoint {
+        case .role, .primary, .readOnly, .readiness, .synchronous, .asynchronous, .status, .metrics: return true
+        case .replica, .health, .liveness: return false
+        }
+    }
+
+    /// The configuration `request` is probed with: without the peers when
+    /// it does not ask them, so that its probe (and its result cache entry)
+    /// is an unguarded one.
+    private func probeConfiguration(for request: CheckRequest) -> Configuration {
+        var probed = configuration
+        if !guarded(request) { probed.peers = [] }
+        return probed
+    }
 
     /// Runs the check and returns the exit status.
     func run() -> Int32 {
@@ -77,7 +97,7 @@ struct HealthCheck {
         // The agent's maxconn counts the asking HAProxy's own sessions back
         // in (ConnectionSlots): they are known by its address.
         request.maxconn?.peer = CheckPeer.peerAddress()
-        let cache = ProbeCache(configuration: configuration, mode: mode, report: diagnostics.report)
+        let cache = ProbeCache(configuration: probeConfiguration(for: request), mode: mode, report: diagnostics.report)
         if cache.applies {
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .awaitingSharedProbe), exitStatus: .unavailable)
         }
@@ -90,8 +110,8 @@ struct HealthCheck {
         switch outcome {
         case .failure(let failure):
             diagnostics.report("\(failure.reason): \(failure.detail)")
-        case .success(let state) where guarded:
-            guardReport = StalePrimaryGuard.review(state, fence: configuration.fenceFile, report: diagnostics.report)
+        case .success(let state) where guarded(request):
+            guardReport = StalePrimaryGuard.review(state, stateDirectory: configuration.stateDirectory, report: diagnostics.report)
             // Only the primary knows which standbys it waits for.
             if state.inRecovery, request.endpoint.asksPrimary {
                 synchrony = Synchrony.find(identity: state.identity, timeline: state.timeline, peers: state.peers ?? [])
@@ -122,10 +142,10 @@ struct HealthCheck {
     /// cache shares both, and fifty HAProxies cost the peers one round each.
     private func probe(for request: CheckRequest, drain: DrainState) -> Result<NodeState, ProbeFailure> {
         let local = RoleProbe.run(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
-                                  positionOnPrimary: guarded, before: probeDeadline) { phase in
+                                  position: guarded(request), before: probeDeadline) { phase in
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
         }
-        guard guarded, case .success(var state) = local, !state.inRecovery || depth(for: request) == .synchrony else { return local }
+        guard guarded(request), case .success(var state) = local, !state.inRecovery || depth(for: request) == .synchrony else { return local }
         Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
         state.peers = PeerProbe.ask(configuration.peers, settings: configuration.connection,
                                     listingStandbys: depth(for: request) == .synchrony, before: peersDeadline)

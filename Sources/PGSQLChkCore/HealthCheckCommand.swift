@@ -30,14 +30,11 @@ public enum HealthCheckCommand {
             return writeToTerminal(CommandLineOptions.helpText)
         case .version where !serving:
             return writeToTerminal("pgsqlchk \(pgsqlchkVersion)\n")
-        case .clearFence(let fence) where !serving:
-            do {
-                let removed = try fence.remove()
-                return writeToTerminal(removed ? "removed the fence file \(fence.path)\n" : "no fence file at \(fence.path)\n")
-            } catch {
-                diagnostics.report(error.description)
-                return ExitCode.outputFailed.rawValue
-            }
+        case .clearFence(let configuration) where !serving:
+            let cleared = FenceClearing.run(configuration, deadline: Deadline(after: configuration.timeout, from: start))
+            cleared.problems.forEach(diagnostics.report)
+            let written = writeToTerminal(cleared.lines.map { $0 + "\n" }.joined())
+            return written == ExitCode.success.rawValue ? cleared.exitStatus.rawValue : written
         case .preflight(let configuration) where !serving:
             return Preflight.run(configuration) { line in _ = CheckPeer.write(Array(line.utf8)) }
         case .help, .version, .clearFence, .preflight:

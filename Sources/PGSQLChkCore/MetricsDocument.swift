@@ -44,7 +44,32 @@ enum MetricsDocument {
         gauge("maintenance", "Whether the drain file takes the node out of rotation.", verdict.drain.isKnown ? flag(verdict.maintenance) : nil)
         gauge("stale_primary_refused", "Whether the stale-primary guard refuses this primary.",
               verdict.guardReport.map { flag($0.decision.refusal != nil) })
+        if let report = verdict.guardReport, !report.findings.isEmpty {
+            document += """
+                # HELP pgsqlchk_peers_unreachable Peers the stale-primary guard could not ask in this check, by reason; \
+                they prove nothing, so while every peer is unreachable the guard cannot see a newer primary.
+                # TYPE pgsqlchk_peers_unreachable gauge
+
+                """
+            for (reason, count) in report.unreachableByReason {
+                document += "pgsqlchk_peers_unreachable{reason=\"\(labelValue(reason))\"} \(count)\n"
+            }
+        }
         return document
+    }
+
+    /// A label value as the exposition format escapes it.
+    private static func labelValue(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            switch character {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
     }
 
     private static func flag(_ value: Bool) -> String {

@@ -4,7 +4,10 @@ import Glibc
 
 /// Asks every peer for its ``NodePosition`` at once: one non-blocking libpq
 /// connection each, all driven by one `poll()` loop, so the slowest peer
-/// costs its own wait and never the sum of all waits. A peer not done by
+/// costs its own wait and never the sum of all waits. A peer's host name is
+/// looked up first on a thread of its own (``HostLookup``), waited for in
+/// the same loop, because libpq would resolve it synchronously and a
+/// nameserver that never answers would hold the check. A peer not done by
 /// `deadline` is reported as timed out in the phase it was in.
 enum PeerProbe {
     /// `listingStandbys`: ask a primary for its senders too
@@ -12,14 +15,24 @@ enum PeerProbe {
     static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, listingStandbys: Bool = false,
                     before deadline: Deadline) -> [PeerReport] {
         let statement = listingStandbys ? NodePosition.queryListingStandbys : NodePosition.query
-        var reports = peers.map { PeerReport(peer: $0, outcome: .failure(.timedOut(phase: .connecting))) }
+        var reports = peers.map { PeerReport(peer: $0, outcome: .failure(.timedOut(phase: .resolving))) }
         var inquiries: [Inquiry] = []
-        for (index, peer) in peers.enumerated() {
+        var lookups: [(index: Int, lookup: HostLookup)] = []
+        func connect(_ index: Int, at addresses: [String] = []) {
             do {
                 inquiries.append(Inquiry(index: index, statement: statement,
-                                         connection: try PostgresConnection.start(settings.reaching(peer))))
+                                         connection: try PostgresConnection.start(settings.reaching(peers[index], at: addresses))))
             } catch {
                 reports[index].outcome = .failure(error)
+            }
+        }
+        for (index, peer) in peers.enumerated() {
+            if !HostLookup.isNeeded(for: peer.host) {
+                connect(index)
+            } else if let lookup = HostLookup(peer.host) {
+                lookups.append((index, lookup))
+            } else {
+                reports[index].outcome = .failure(.noResponse(detail: "could not start looking up \(peer.host): \(String(cString: strerror(errno)))"))
             }
         }
         while true {
@@ -27,20 +40,32 @@ enum PeerProbe {
                 inquiry.outcome = .failure(.noResponse(detail: "libpq has no socket"))
             }
             let active = inquiries.filter { $0.outcome == nil }
-            if active.isEmpty { break }
-            var descriptors = active.map { pollfd(fd: $0.connection.socket, events: $0.events, revents: 0) }
+            if active.isEmpty, lookups.isEmpty { break }
+            var descriptors = lookups.map { pollfd(fd: $0.lookup.descriptor, events: Int16(POLLIN), revents: 0) }
+                + active.map { pollfd(fd: $0.connection.socket, events: $0.events, revents: 0) }
             let left = deadline.remaining()
             guard left.value > 0 else { break }
             let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(left.value))
             if ready < 0, errno != EINTR {
                 let detail = "poll failed while asking the peers: errno \(errno)"
                 active.forEach { $0.outcome = .failure(.noResponse(detail: detail)) }
+                lookups.forEach { reports[$0.index].outcome = .failure(.noResponse(detail: detail)) }
+                lookups = []
                 break
             }
-            for (inquiry, descriptor) in zip(active, descriptors) where descriptor.revents != 0 {
+            for (inquiry, descriptor) in zip(active, descriptors.dropFirst(lookups.count)) where descriptor.revents != 0 {
                 inquiry.advance(readable: descriptor.revents & Int16(POLLIN) != 0)
             }
+            let finished = zip(lookups, descriptors).filter { $0.1.revents != 0 }.map(\.0)
+            lookups.removeAll { pending in finished.contains { $0.lookup === pending.lookup } }
+            for (index, lookup) in finished {
+                switch lookup.addresses() {
+                case .success(let addresses): connect(index, at: addresses)
+                case .failure(let failure): reports[index].outcome = .failure(failure)
+                }
+            }
         }
+        // Lookups still running stay reported as timed out while resolving.
         for inquiry in inquiries {
             reports[inquiry.index].outcome = inquiry.outcome ?? .failure(.timedOut(phase: inquiry.phase))
         }

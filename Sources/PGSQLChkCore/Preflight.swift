@@ -68,8 +68,10 @@ enum Preflight {
         /// Each peer's answer; nil when the local login failed, so no peer was asked.
         var peers: [PeerReport]?
         var stateDirectory: DirectoryStatus
-        /// The fence file's content for this node.
-        var fence: FenceFile.Content
+        /// What fences this node: its own fence file, else an earlier
+        /// build's one `fence` file where it applies; nil when the login
+        /// failed, so the node is not known.
+        var fence: FenceFile.Content?
         /// Nil when the cache is off.
         var cacheDirectory: DirectoryStatus?
         var drain: DrainState
@@ -197,12 +199,12 @@ enum Preflight {
                 findings.append(Finding(grade: .ok, subject: subject, detail: "writable by uid \(observations.effectiveUser)"))
             }
             switch observations.fence {
-            case .fence(let fence):
+            case .fence(let fence)?:
                 findings.append(Finding(grade: .problem, subject: "fence", detail: (GuardDecision.fenced(fence).refusal ?? "fenced")
                                             + "; rebuild this node as a standby, or remove the fence with pgsqlchk --clear-fence"))
-            case .unreadable(let reason):
+            case .unreadable(let reason)?:
                 findings.append(Finding(grade: .problem, subject: "fence", detail: reason))
-            case .absent:
+            case .absent?, nil:
                 break
             }
         }
@@ -251,13 +253,24 @@ enum Preflight {
             login: login,
             peers: peers,
             stateDirectory: writableDirectory(configuration.stateDirectory),
-            fence: configuration.fenceFile.read(),
+            // A standby's own fence is a leftover its next check removes.
+            fence: (try? login.get()).map { $0.position.inRecovery ? .absent : fence(of: $0.position, in: configuration.stateDirectory) },
             cacheDirectory: configuration.cache.isEnabled ? privateDirectory(configuration.cache.directory) : nil,
             drain: drain,
             drainDirectoryExists: isDirectory(parent(of: configuration.maintenanceFile)),
             effectiveUser: geteuid(),
             clustersOnHost: debianClusters()
         )
+    }
+
+    /// What fences the node at `position`, as ``StalePrimaryGuard`` reads it:
+    /// its own file, else the one `fence` file of earlier builds where it
+    /// applies to this node.
+    static func fence(of position: NodePosition, in stateDirectory: String) -> FenceFile.Content {
+        let own = FenceFile(stateDirectory: stateDirectory, node: position.node).read()
+        guard own == .absent, case .fence(let legacy) = FenceFile.legacy(stateDirectory: stateDirectory).read(),
+              legacy.applies(to: position) else { return own }
+        return .fence(legacy)
     }
 
     /// The privileges the preflight asks about, on the login's connection.

@@ -185,12 +185,14 @@ enum RoleProbe {
     /// Connects with `settings`, asks what `depth` needs and closes, all
     /// before `deadline`; `entering` hears of each phase as it starts.
     ///
-    /// With `positionOnPrimary` (the stale-primary guard is on), a primary is
-    /// also asked its ``NodePosition`` on the same connection; a standby,
-    /// and every node without the guard, is asked nothing more, but a
-    /// standby at ``ProbeDepth/synchrony`` depth its ``StandbyIdentity``.
+    /// With `position` (the stale-primary guard is on), the node is also
+    /// asked its ``NodePosition`` on the same connection: a primary for the
+    /// guard's comparison, a standby for its ``NodeIdentity``, which names
+    /// the fence it may have to remove. A node without the guard is asked
+    /// nothing more, but a standby at ``ProbeDepth/synchrony`` depth its
+    /// ``StandbyIdentity``.
     /// `maxconn` says whom the connection slots are counted for.
-    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, maxconn: MaxconnRequest? = nil, positionOnPrimary: Bool = false,
+    static func run(_ settings: ConnectionSettings, depth: ProbeDepth, maxconn: MaxconnRequest? = nil, position asksPosition: Bool = false,
                     before deadline: Deadline,
                     entering: (CheckPhase) -> Void) -> Result<NodeState, ProbeFailure> {
         Result { () throws(ProbeFailure) -> NodeState in
@@ -216,7 +218,7 @@ enum RoleProbe {
             if depth == .synchrony, state.inRecovery {
                 state.identity = try StandbyIdentity(row: try connection.firstRow(of: StandbyIdentity.query, before: deadline))
             }
-            if positionOnPrimary, !state.inRecovery {
+            if asksPosition {
                 let position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))
                 state.position = position
                 state.timeline = state.timeline ?? position.timeline

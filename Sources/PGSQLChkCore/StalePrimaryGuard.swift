@@ -104,6 +104,33 @@ struct GuardReport: Equatable, Sendable {
             return nil
         }
     }
+
+    /// How many peers could not be asked for each reason, in the order the
+    /// reasons first appear: what `/status` and `/metrics` count, so that a
+    /// guard that reaches no peer (refused logins, say) shows where
+    /// operators look, not only in the log.
+    var unreachableByReason: [(reason: String, count: Int)] {
+        var counts: [(reason: String, count: Int)] = []
+        for finding in findings {
+            guard case .unreachable(let reason) = finding.standing else { continue }
+            if let index = counts.firstIndex(where: { $0.reason == reason }) {
+                counts[index].count += 1
+            } else {
+                counts.append((reason, 1))
+            }
+        }
+        return counts
+    }
+
+    /// `could not ask 2 of 3 peers`, or nil when every peer asked answered
+    /// (or none was asked, the fence having decided).
+    var blindSpot: String? {
+        let missing = unreachable.count
+        guard missing > 0 else { return nil }
+        return missing == findings.count
+            ? "stale-primary guard could not ask any of its \(missing) peers: it cannot see a newer primary"
+            : "stale-primary guard could not ask \(missing) of \(findings.count) peers"
+    }
 }
 
 /// The stale-primary guard's decision table, pure: the local primary's
@@ -163,25 +190,45 @@ enum StalePrimaryGuard {
 }
 
 extension StalePrimaryGuard {
-    /// The guard's part of one check, after the probe (which asked a
-    /// primary's peers, ``NodeState/peers``). On a standby it only removes a
-    /// fence left from when the node was a stale primary (one `unlink`). On a
-    /// primary the fence file decides if it applies to this system identifier
-    /// and timeline, and is removed if it is an older one's; otherwise the
-    /// peers' answers decide, and a stale finding is recorded as the fence.
-    static func review(_ state: NodeState, fence: FenceFile, report: (String) -> Void) -> GuardReport? {
+    /// The guard's part of one check, after the probe, which asked the local
+    /// node its ``NodePosition`` and a primary's peers theirs
+    /// (``NodeState/peers``).
+    ///
+    /// Only this node's own fence file is ever read, written or removed
+    /// (``FenceFile/init(stateDirectory:node:)``), so nodes and clusters that
+    /// share a state directory never touch each other's fence. On a standby
+    /// the check removes its own file, left from when the node was a stale
+    /// primary. On a primary the file decides when it applies to this system
+    /// identifier and timeline, and is removed when the node has moved to
+    /// another timeline since; otherwise the peers' answers decide, and a
+    /// stale finding is recorded as the fence.
+    ///
+    /// The one `fence` file of earlier builds (``FenceFile/legacy(stateDirectory:)``)
+    /// names no node, so any node of the directory may be the one it fences:
+    /// it still fences every primary it applies to (system identifier and
+    /// timeline), and only `--clear-fence` removes it. One that cannot be read
+    /// is reported, not obeyed: it cannot be shown to concern this node, and
+    /// obeying it would take every cluster sharing the directory out.
+    static func review(_ state: NodeState, stateDirectory: String, report: (String) -> Void) -> GuardReport? {
+        guard let local = state.position else { return nil }
+        let fence = FenceFile(stateDirectory: stateDirectory, node: local.node)
         if state.inRecovery {
             do {
-                if try fence.remove() { report("removed the fence file \(fence.path): this node is a standby now") }
+                if try fence.remove() { report("removed the fence file \(fence.path): this node (\(local.node)) is a standby now") }
             } catch {
                 report(error.description)
             }
             return nil
         }
-        guard let local = state.position else { return nil }
         var problem: String?
         switch fence.read() {
         case .unreadable(let reason):
+            report(reason + "; treated as fenced (pgsqlchk --clear-fence removes it)")
+            return GuardReport(decision: .fenceUnreadable(reason: reason))
+        case .fence(let recorded) where recorded.systemIdentifier != local.systemIdentifier:
+            // Named for this node, written for another: not a file this
+            // program wrote, so fenced to be safe, as any corrupt one is.
+            let reason = "fence file \(fence.path) is corrupt: it names system identifier \(recorded.systemIdentifier)"
             report(reason + "; treated as fenced (pgsqlchk --clear-fence removes it)")
             return GuardReport(decision: .fenceUnreadable(reason: reason))
         case .fence(let recorded) where recorded.applies(to: local):
@@ -189,13 +236,22 @@ extension StalePrimaryGuard {
         case .fence(let recorded):
             do {
                 _ = try fence.remove()
-                report("removed the fence for timeline \(recorded.timeline): this node is primary on timeline \(local.timeline)")
+                report("removed the fence file \(fence.path) for timeline \(recorded.timeline): this node (\(local.node)) is primary on timeline \(local.timeline) now")
             } catch {
                 problem = error.description
                 report(error.description)
             }
         case .absent:
-            break
+            let legacy = FenceFile.legacy(stateDirectory: stateDirectory)
+            switch legacy.read() {
+            case .fence(let recorded) where recorded.applies(to: local):
+                return GuardReport(decision: .fenced(recorded))
+            case .unreadable(let reason):
+                problem = reason + "; not obeyed, since it names no node (pgsqlchk --clear-fence removes it)"
+                report(problem ?? "")
+            case .fence, .absent:
+                break
+            }
         }
         let answers = state.peers ?? []
         var result = decide(local: local, peers: answers)

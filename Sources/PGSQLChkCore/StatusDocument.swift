@@ -39,12 +39,14 @@ enum StatusDocument {
                 }
             }.joined(separator: ", ")
         }
+        if let blindSpot = report.blindSpot { text += ", \(blindSpot)" }
         if let problem = report.problem { text += ", guard problem: \(problem)" }
         return text
     }
 
-    /// The guard's view as a JSON object: the decision, and each peer with
-    /// its role and timeline, or why it could not be asked.
+    /// The guard's view as a JSON object: the decision, how many peers were
+    /// asked and how many could not be, by reason, and each peer with its
+    /// role and timeline, or why it could not be asked.
     static func guardJSON(_ report: GuardReport) -> String {
         let decision = switch report.decision {
         case .serving: "serving"
@@ -74,12 +76,16 @@ enum StatusDocument {
             ("decision", quoted(decision)),
             ("reason", quoted(report.decision.refusal)),
             ("problem", quoted(report.problem)),
+            ("peers_asked", literal(report.findings.count)),
+            ("peers_unreachable", object(report.unreachableByReason.map { (quoted($0.reason), String($0.count)) }, quotingKeys: false)),
             ("peers", "[" + peers.joined(separator: ", ") + "]"),
         ])
     }
 
-    private static func object(_ fields: [(String, String)]) -> String {
-        "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    /// `fields` as a JSON object; names are quoted here unless they come
+    /// quoted (and escaped) already.
+    private static func object(_ fields: [(String, String)], quotingKeys: Bool = true) -> String {
+        "{" + fields.map { "\(quotingKeys ? "\"\($0.0)\"" : $0.0): \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     /// The JSON document `/status` and `Accept: application/json` return.

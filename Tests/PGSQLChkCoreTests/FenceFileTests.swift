@@ -34,29 +34,79 @@ struct FenceFileTests {
         #expect(FenceFile.parse(Array(text.utf8)) == .failure(FenceFile.FormatProblem(reason: reason)))
     }
 
-    @Test("written atomically, read back, never through a link, removed by --clear-fence's call")
-    func onDisk() throws {
+    static let node = NodeIdentity(systemIdentifier: "7714142357752938336", port: "5432")
+
+    /// A fresh temporary state directory, removed with its files after `body`.
+    static func inStateDirectory(_ body: (String) throws -> Void) throws {
         var template = Array("/tmp/pgsqlchk-fence-XXXXXX".utf8CString)
         let directory = String(cString: try #require(mkdtemp(&template)))
         defer {
-            unlink(directory + "/fence")
+            for file in FenceFile.all(in: directory) { unlink(file.path) }
             rmdir(directory)
         }
-        let file = FenceFile(stateDirectory: directory)
-        #expect(file.read() == .absent)
-        #expect(file.write(Self.fence) == nil)
-        #expect(file.read() == .fence(Self.fence))
-        #expect(try file.remove())
-        #expect(try !file.remove())
-        symlink("/etc/passwd", file.path)
-        #expect(file.read() == .unreadable(reason: "fence file \(directory)/fence is a symbolic link"))
-        // The rename replaces the link itself; its target is untouched.
-        #expect(file.write(Self.fence) == nil)
-        #expect(file.read() == .fence(Self.fence))
-        let garbage = open(file.path, O_WRONLY | O_TRUNC)
-        _ = write(garbage, "x\n", 2)
-        close(garbage)
-        #expect(file.read() == .unreadable(reason: "fence file \(directory)/fence is corrupt: expected \"pgsqlchk-fence 1\" and 5 lines"))
+        try body(directory)
+    }
+
+    @Test("written atomically, read back, never through a link, removed by --clear-fence's call")
+    func onDisk() throws {
+        try Self.inStateDirectory { directory throws in
+            let file = FenceFile(stateDirectory: directory, node: Self.node)
+            #expect(file.path == "\(directory)/fence-7714142357752938336-5432")
+            #expect(file.read() == .absent)
+            #expect(file.write(Self.fence) == nil)
+            #expect(file.read() == .fence(Self.fence))
+            #expect(try file.remove())
+            #expect(try !file.remove())
+            symlink("/etc/passwd", file.path)
+            #expect(file.read() == .unreadable(reason: "fence file \(file.path) is a symbolic link"))
+            // The rename replaces the link itself; its target is untouched.
+            #expect(file.write(Self.fence) == nil)
+            #expect(file.read() == .fence(Self.fence))
+            let garbage = open(file.path, O_WRONLY | O_TRUNC)
+            _ = write(garbage, "x\n", 2)
+            close(garbage)
+            #expect(file.read() == .unreadable(reason: "fence file \(file.path) is corrupt: expected \"pgsqlchk-fence 1\" and 5 lines"))
+        }
+    }
+
+    @Test("each node has its own file, named by system identifier and port; the listing finds every node's and the legacy one")
+    func perNode() throws {
+        try Self.inStateDirectory { directory throws in
+            let sibling = FenceFile(stateDirectory: directory, node: NodeIdentity(systemIdentifier: Self.node.systemIdentifier, port: "5433"))
+            let other = FenceFile(stateDirectory: directory + "/", node: NodeIdentity(systemIdentifier: "6000000000000000001", port: "5432"))
+            let own = FenceFile(stateDirectory: directory, node: Self.node)
+            #expect(Set([own.path, sibling.path, other.path]).count == 3)
+            for file in [own, sibling, other, FenceFile.legacy(stateDirectory: directory)] { #expect(file.write(Self.fence) == nil) }
+            #expect(try own.remove())
+            #expect(sibling.read() == .fence(Self.fence))
+            #expect(FenceFile.all(in: directory).map(\.path)
+                == ["\(directory)/fence", "\(directory)/fence-6000000000000000001-5432", "\(directory)/fence-7714142357752938336-5433"])
+        }
+    }
+
+    @Test("--clear-fence removes this node's file and a legacy one of its cluster, never a neighbour's")
+    func clearing() throws {
+        try Self.inStateDirectory { directory throws in
+            let own = FenceFile(stateDirectory: directory, node: Self.node)
+            let sibling = FenceFile(stateDirectory: directory, node: NodeIdentity(systemIdentifier: Self.node.systemIdentifier, port: "5433"))
+            let legacy = FenceFile.legacy(stateDirectory: directory)
+            for file in [own, sibling, legacy] { #expect(file.write(Self.fence) == nil) }
+            let cleared = FenceClearing.clear(for: Self.node, in: directory)
+            #expect(cleared == FenceClearing.Outcome(lines: ["removed the fence file \(own.path)", "removed the fence file \(legacy.path)"]))
+            #expect(sibling.read() == .fence(Self.fence))
+            #expect(FenceClearing.clear(for: Self.node, in: directory).lines
+                == ["no fence file for this node (system identifier 7714142357752938336, port 5432) in \(directory)"])
+
+            let otherCluster = Fence(systemIdentifier: "6000000000000000001", timeline: 1, newerNode: "db9:5432", newerRole: "standby", newerTimeline: 3)
+            #expect(legacy.write(otherCluster) == nil)
+            #expect(FenceClearing.clear(for: Self.node, in: directory).exitStatus == .success)
+            #expect(legacy.read() == .fence(otherCluster), "another cluster's legacy fence stays")
+            #expect(FenceClearing.list(in: directory).lines == [
+                "nothing removed; fence files in \(directory) (remove this node's with rm):",
+                "  \(legacy.path): system identifier 6000000000000000001, timeline 1, db9:5432 was standby on timeline 3",
+                "  \(sibling.path): system identifier 7714142357752938336, timeline 1, 127.0.0.1:5433 was primary on timeline 2",
+            ])
+        }
     }
 }
 

@@ -7,8 +7,8 @@ import Glibc
 @Suite("Preflight: what it sees, judged line by line")
 struct PreflightTests {
     static let system = "7714142357752938336"
-    static let primary = NodePosition(inRecovery: false, timeline: 2, systemIdentifier: system, startedAt: "1700000000.000001")
-    static let standby = NodePosition(inRecovery: true, timeline: 2, systemIdentifier: system, startedAt: "1700000100.5")
+    static let primary = NodePosition(inRecovery: false, timeline: 2, systemIdentifier: system, startedAt: "1700000000.000001", port: "5432")
+    static let standby = NodePosition(inRecovery: true, timeline: 2, systemIdentifier: system, startedAt: "1700000100.5", port: "5433")
 
     static func login(_ position: NodePosition = primary, readsAllStats: Bool = true, superuser: Bool = false,
                       duration: Int = 4) -> Preflight.Login {
@@ -51,9 +51,9 @@ struct PreflightTests {
     @Test("each peer that cannot vouch for the guard is a problem that names it", arguments: [
         (peer("db2", .failure(.authenticationFailed(detail: "password authentication failed"))), "FAIL peer db2:5432"),
         (peer("db2", .failure(.timedOut(phase: .resolving))), "FAIL peer db2:5432"),
-        (peer("db2", .success(NodePosition(inRecovery: true, timeline: 1, systemIdentifier: "42", startedAt: "1"))), "FAIL peer db2:5432"),
-        (peer("db2", .success(NodePosition(inRecovery: false, timeline: 3, systemIdentifier: system, startedAt: "2"))), "FAIL peer db2:5432"),
-        (peer("db2", .success(NodePosition(inRecovery: false, timeline: 2, systemIdentifier: system, startedAt: "2"))), "FAIL peer db2:5432"),
+        (peer("db2", .success(NodePosition(inRecovery: true, timeline: 1, systemIdentifier: "42", startedAt: "1", port: "5432"))), "FAIL peer db2:5432"),
+        (peer("db2", .success(NodePosition(inRecovery: false, timeline: 3, systemIdentifier: system, startedAt: "2", port: "5432"))), "FAIL peer db2:5432"),
+        (peer("db2", .success(NodePosition(inRecovery: false, timeline: 2, systemIdentifier: system, startedAt: "2", port: "5432"))), "FAIL peer db2:5432"),
     ] as [(PeerReport, String)])
     func peerProblems(report: PeerReport, complaint: String) {
         #expect(Self.complaints(Self.healthy(peers: [Self.peer("db1", .success(Self.primary)), report])) == [complaint])

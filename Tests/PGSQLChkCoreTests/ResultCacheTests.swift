@@ -11,9 +11,9 @@ struct CacheEntryTests {
     static let outcomes: [Result<NodeState, ProbeFailure>] = [
         .success(NodeState(inRecovery: false, serverVersion: "15.18", timeline: 1, walPosition: "0/301B770")),
         .success(NodeState(inRecovery: false, timeline: 2,
-                           position: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "7312345678901234567", startedAt: "1764550000.123456"))),
+                           position: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "7312345678901234567", startedAt: "1764550000.123456", port: "5432"))),
         .success(NodeState(inRecovery: false, timeline: 2,
-                           position: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "7312345678901234567", startedAt: "1764550000.123456",
+                           position: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "7312345678901234567", startedAt: "1764550000.123456", port: "5432",
                                                   standbys: [StreamingStandby(applicationName: "db 2", slotName: "db2", syncState: "sync"),
                                                              StreamingStandby(applicationName: "walreceiver", slotName: nil, syncState: "")]))),
         .success(NodeState(inRecovery: true, receiver: .running(status: "streaming", silence: nil),
@@ -21,7 +21,7 @@ struct CacheEntryTests {
                            peers: [
                                PeerReport(peer: PeerAddress(host: "db1", port: "5432"),
                                           outcome: .success(NodePosition(inRecovery: false, timeline: 3, systemIdentifier: "7312345678901234567",
-                                                                         startedAt: "1764550000.5",
+                                                                         startedAt: "1764550000.5", port: "5432",
                                                                          standbys: [StreamingStandby(applicationName: "standby", slotName: nil, syncState: "sync")]))),
                                PeerReport(peer: PeerAddress(host: "fd00::2", port: nil), outcome: .failure(.timedOut(phase: .loggingIn))),
                                PeerReport(peer: PeerAddress(host: "db3", port: "6432"), outcome: .failure(.noResponse(detail: "refused"))),

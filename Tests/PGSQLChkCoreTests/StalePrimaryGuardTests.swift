@@ -1,17 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import PGSQLChkCore
 
 @Suite("Stale-primary guard: the decision table")
 struct StalePrimaryGuardTests {
     static let system = "7714142357752938336"
-    static let local = NodePosition(inRecovery: false, timeline: 2, systemIdentifier: system, startedAt: "1700000000.000001")
+    static let local = NodePosition(inRecovery: false, timeline: 2, systemIdentifier: system, startedAt: "1700000000.000001", port: "5432")
 
     static func peer(_ name: String) -> PeerAddress { PeerAddress(host: name, port: "5432") }
 
     static func answer(_ name: String, standby: Bool, timeline: Int, system: String = system,
                        startedAt: String = "1700000500.5") -> PeerReport {
         PeerReport(peer: peer(name), outcome: .success(NodePosition(inRecovery: standby, timeline: timeline,
-                                                                    systemIdentifier: system, startedAt: startedAt)))
+                                                                    systemIdentifier: system, startedAt: startedAt, port: "5432")))
     }
 
     static func down(_ name: String) -> PeerReport {
@@ -65,8 +68,8 @@ struct StalePrimaryGuardTests {
         let fence = Fence(systemIdentifier: Self.system, timeline: 2, newerNode: "db2:5432", newerRole: "primary", newerTimeline: 3)
         #expect(report.decision == .stale(fence))
         #expect(fence.applies(to: Self.local))
-        #expect(!fence.applies(to: NodePosition(inRecovery: false, timeline: 4, systemIdentifier: Self.system, startedAt: "1")))
-        #expect(!fence.applies(to: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "99", startedAt: "1")))
+        #expect(!fence.applies(to: NodePosition(inRecovery: false, timeline: 4, systemIdentifier: Self.system, startedAt: "1", port: "5432")))
+        #expect(!fence.applies(to: NodePosition(inRecovery: false, timeline: 2, systemIdentifier: "99", startedAt: "1", port: "5432")))
     }
 
     @Test("unreachable peers are listed with their reasons, and decide nothing")
@@ -151,6 +154,22 @@ struct PeerAddressTests {
         #expect(PeerAddress.list((1...17).map { "n\($0)" }.joined(separator: ",")) == nil)
     }
 
+    @Test("a peer looked up ahead is reached at its addresses, its name repeated for the password file and TLS")
+    func resolvedPairs() {
+        let local = ConnectionSettings(host: "/run/postgresql", port: "5432")
+        let pairs = local.reaching(PeerAddress(host: "db2", port: "5433"), at: ["10.0.0.2", "fd00::2"]).libpqPairs
+        #expect(pairs.suffix(3).map(\.keyword) == ["host", "port", "hostaddr"])
+        #expect(pairs.suffix(3).map(\.value) == ["db2,db2", "5433", "10.0.0.2,fd00::2"])
+    }
+
+    @Test("only a host name is looked up: addresses and socket directories go to libpq as they are", arguments: [
+        ("db2.example.com", true), ("localhost", true), ("10.0.0.2", false), ("fd00::2", false), ("::1", false),
+        ("/run/postgresql", false), ("@pgsqlchk", false),
+    ])
+    func lookupNeeded(host: String, needed: Bool) {
+        #expect(HostLookup.isNeeded(for: host) == needed)
+    }
+
     @Test("a peer replaces only host and port, after dbname, so a conninfo in -d cannot redirect it")
     func connectionPairs() {
         let local = ConnectionSettings(host: "/run/postgresql", port: "5432", user: "pgsqlchk", dbname: "host=elsewhere dbname=postgres")
@@ -171,14 +190,14 @@ struct StalePrimaryOptionsTests {
     func configured() throws {
         guard case .check(let plain) = try Self.parse([]) else { Issue.record("not a check"); return }
         #expect(plain.peers.isEmpty)
-        #expect(plain.fenceFile.path == "/var/lib/pgsqlchk/fence")
+        #expect(plain.stateDirectory == "/var/lib/pgsqlchk")
         guard case .check(let given) = try Self.parse(["--peers=db1,db2:5433", "-S", "/srv/state"]) else { Issue.record("not a check"); return }
         #expect(given.peers == [PeerAddress(host: "db1", port: nil), PeerAddress(host: "db2", port: "5433")])
-        #expect(given.fenceFile.path == "/srv/state/fence")
+        #expect(given.stateDirectory == "/srv/state")
         let environment = ["PGSQLCHK_PEERS": "[::1]:5432", "PGSQLCHK_STATE_DIR": "/srv/s/"]
         guard case .check(let fromEnvironment) = try Self.parse([], environment: environment) else { Issue.record("not a check"); return }
         #expect(fromEnvironment.peers == [PeerAddress(host: "::1", port: "5432")])
-        #expect(fromEnvironment.fenceFile.path == "/srv/s/fence")
+        #expect(fromEnvironment.stateDirectory == "/srv/s/")
     }
 
     @Test("a malformed peer list or a relative state directory is a usage error that names it", arguments: [
@@ -190,8 +209,174 @@ struct StalePrimaryOptionsTests {
         do { _ = try Self.parse(arguments) } catch { #expect(error.description == message) }
     }
 
-    @Test("--clear-fence asks for the configured state directory's fence file")
+    @Test("--clear-fence takes the connection options and the state directory, to find the node's own fence file")
     func clearFence() throws {
-        #expect(try Self.parse(["--clear-fence", "--state-dir=/srv/state"]) == .clearFence(FenceFile(stateDirectory: "/srv/state")))
+        var expected = Configuration()
+        expected.stateDirectory = "/srv/state"
+        expected.connection = ConnectionSettings(host: "/run/postgresql", port: "5433")
+        #expect(try Self.parse(["--clear-fence", "--state-dir=/srv/state", "-h", "/run/postgresql", "-p", "5433"]) == .clearFence(expected))
+    }
+}
+
+@Suite("Stale-primary guard: fences in a shared state directory", .serialized)
+struct SharedStateDirectoryTests {
+    static let cluster = "7714142357752938336"
+    static let stale = NodePosition(inRecovery: false, timeline: 1, systemIdentifier: cluster, startedAt: "1700000000.1", port: "5432")
+    static let fence = Fence(systemIdentifier: cluster, timeline: 1, newerNode: "127.0.0.1:5433", newerRole: "primary", newerTimeline: 2)
+
+    static func state(_ position: NodePosition) -> NodeState {
+        NodeState(inRecovery: position.inRecovery, timeline: position.timeline, position: position, peers: [])
+    }
+
+    /// Runs the guard for `position` on `directory`, returning its report and log.
+    static func review(_ position: NodePosition, in directory: String) -> (GuardReport?, [String]) {
+        var log: [String] = []
+        let report = StalePrimaryGuard.review(state(position), stateDirectory: directory) { log.append($0) }
+        return (report, log)
+    }
+
+    @Test("no neighbour's check removes or defeats a node's fence: other clusters, the new primary, standbys", arguments: [
+        NodePosition(inRecovery: false, timeline: 1, systemIdentifier: "6000000000000000001", startedAt: "1", port: "5440"),
+        NodePosition(inRecovery: true, timeline: 1, systemIdentifier: "6000000000000000001", startedAt: "1", port: "5441"),
+        NodePosition(inRecovery: false, timeline: 2, systemIdentifier: cluster, startedAt: "2", port: "5433"),
+        NodePosition(inRecovery: true, timeline: 2, systemIdentifier: cluster, startedAt: "3", port: "5434"),
+        NodePosition(inRecovery: true, timeline: 1, systemIdentifier: cluster, startedAt: "4", port: "5435"),
+    ])
+    func neighbours(neighbour: NodePosition) throws {
+        try FenceFileTests.inStateDirectory { directory throws in
+            let file = FenceFile(stateDirectory: directory, node: Self.stale.node)
+            #expect(file.write(Self.fence) == nil)
+            let (report, log) = Self.review(neighbour, in: directory)
+            #expect(report.map { $0.decision.refusal == nil } ?? true, "the neighbour is not fenced by another node's file")
+            #expect(log.isEmpty)
+            #expect(file.read() == .fence(Self.fence))
+            #expect(Self.review(Self.stale, in: directory).0?.decision == .fenced(Self.fence))
+        }
+    }
+
+    @Test("a node's own check removes its fence once it is a standby, or a primary on another timeline, and says what differed")
+    func ownCheck() throws {
+        try FenceFileTests.inStateDirectory { directory throws in
+            let file = FenceFile(stateDirectory: directory, node: Self.stale.node)
+            var rebuilt = Self.stale
+            rebuilt.inRecovery = true
+            rebuilt.timeline = 2
+            #expect(file.write(Self.fence) == nil)
+            #expect(Self.review(rebuilt, in: directory).1
+                == ["removed the fence file \(file.path): this node (system identifier \(Self.cluster), port 5432) is a standby now"])
+            #expect(file.read() == .absent)
+
+            var promoted = Self.stale
+            promoted.timeline = 3
+            #expect(file.write(Self.fence) == nil)
+            let (report, log) = Self.review(promoted, in: directory)
+            #expect(report?.decision == .serving)
+            #expect(log == ["removed the fence file \(file.path) for timeline 1: this node (system identifier \(Self.cluster), port 5432) is primary on timeline 3 now"])
+            #expect(file.read() == .absent)
+        }
+    }
+
+    @Test("a node's file that names another cluster is corrupt, so fenced, never removed")
+    func misnamed() throws {
+        try FenceFileTests.inStateDirectory { directory throws in
+            let file = FenceFile(stateDirectory: directory, node: Self.stale.node)
+            var foreign = Self.fence
+            foreign.systemIdentifier = "6000000000000000001"
+            #expect(file.write(foreign) == nil)
+            let (report, _) = Self.review(Self.stale, in: directory)
+            #expect(report?.decision == .fenceUnreadable(reason: "fence file \(file.path) is corrupt: it names system identifier 6000000000000000001"))
+            #expect(file.read() == .fence(foreign))
+        }
+    }
+
+    @Test("the legacy fence file of earlier builds still fences the primary it applies to, and no check removes it")
+    func legacy() throws {
+        try FenceFileTests.inStateDirectory { directory throws in
+            let legacy = FenceFile.legacy(stateDirectory: directory)
+            #expect(legacy.write(Self.fence) == nil)
+            #expect(Self.review(Self.stale, in: directory).0?.decision == .fenced(Self.fence))
+            var newer = Self.stale
+            newer.timeline = 2
+            newer.port = "5433"
+            #expect(Self.review(newer, in: directory).0?.decision == .serving)
+            var standby = Self.stale
+            standby.inRecovery = true
+            #expect(Self.review(standby, in: directory).0 == nil)
+            #expect(legacy.read() == .fence(Self.fence))
+
+            let garbage = open(legacy.path, O_WRONLY | O_TRUNC)
+            _ = write(garbage, "x\n", 2)
+            close(garbage)
+            let (report, _) = Self.review(Self.stale, in: directory)
+            #expect(report?.decision == .serving, "an unreadable legacy file names no node: reported, not obeyed")
+            #expect(report?.problem?.hasPrefix("fence file \(legacy.path) is corrupt") == true)
+        }
+    }
+}
+
+@Suite("Stale-primary guard: which checks ask the peers")
+struct GuardedEndpointTests {
+    @Test("only answers that depend on the peers wait for them; /health, /liveness and /replica never do", arguments: [
+        (Endpoint.role, true), (.primary, true), (.readOnly, true), (.readiness, true), (.status, true), (.metrics, true),
+        (.synchronous, true), (.asynchronous, true), (.replica, false), (.health, false), (.liveness, false),
+    ])
+    func guarded(endpoint: Endpoint, asks: Bool) {
+        var configuration = Configuration()
+        configuration.peers = [PeerAddress(host: "db2", port: nil)]
+        let check = HealthCheck(configuration: configuration, mode: .byHand(.none), diagnostics: Diagnostics.forThisProcess(),
+                                deadline: Deadline(after: Milliseconds(1_000)))
+        #expect(check.guarded(CheckRequest(endpoint: endpoint)) == asks)
+        let unguarded = HealthCheck(configuration: Configuration(), mode: .byHand(.none), diagnostics: Diagnostics.forThisProcess(),
+                                    deadline: Deadline(after: Milliseconds(1_000)))
+        #expect(!unguarded.guarded(CheckRequest(endpoint: endpoint)))
+    }
+}
+
+@Suite("Stale-primary guard: a guard that reaches no peer shows")
+struct GuardVisibilityTests {
+    static let local = NodePosition(inRecovery: false, timeline: 1, systemIdentifier: "7714142357752938336", startedAt: "1", port: "5432")
+    static let refused = ProbeFailure.authenticationFailed(detail: "password authentication failed")
+
+    static func verdict(_ peers: [PeerReport]) -> Verdict {
+        let report = StalePrimaryGuard.decide(local: local, peers: peers)
+        return Verdict(for: CheckRequest(endpoint: .status), outcome: .success(NodeState(inRecovery: false, serverVersion: "15.18", timeline: 1)),
+                       drain: .absent, guardReport: report)
+    }
+
+    static let blind = verdict([
+        PeerReport(peer: PeerAddress(host: "db1", port: "5432"), outcome: .failure(refused)),
+        PeerReport(peer: PeerAddress(host: "db2", port: "5432"), outcome: .failure(refused)),
+        PeerReport(peer: PeerAddress(host: "db3", port: "5432"), outcome: .failure(.timedOut(phase: .resolving))),
+    ])
+    static let partial = verdict([
+        PeerReport(peer: PeerAddress(host: "db1", port: "5432"), outcome: .success(local)),
+        PeerReport(peer: PeerAddress(host: "db2", port: "5432"), outcome: .failure(refused)),
+    ])
+
+    @Test("the summary line says the guard could not ask its peers")
+    func summary() {
+        #expect(StatusDocument.summary(of: Self.blind) == "primary, timeline 1, PostgreSQL 15.18, peers: "
+            + "db1:5432 unreachable (\(Self.refused.reason)), db2:5432 unreachable (\(Self.refused.reason)), "
+            + "db3:5432 unreachable (timeout while looking up the server's host name), "
+            + "stale-primary guard could not ask any of its 3 peers: it cannot see a newer primary")
+        #expect(StatusDocument.summary(of: Self.partial).hasSuffix("db2:5432 unreachable (\(Self.refused.reason)), stale-primary guard could not ask 1 of 2 peers"))
+    }
+
+    @Test("/status counts the peers asked and the unreachable ones by reason")
+    func json() {
+        #expect(StatusDocument.json(of: Self.blind).contains(
+            "\"peers_asked\": 3, \"peers_unreachable\": {\"\(Self.refused.reason)\": 2, \"timeout while looking up the server's host name\": 1}"))
+        #expect(StatusDocument.json(of: Self.partial).contains("\"peers_asked\": 2, \"peers_unreachable\": {\"\(Self.refused.reason)\": 1}"))
+    }
+
+    @Test("/metrics has a gauge of unreachable peers by reason, only while the guard asked peers")
+    func metrics() {
+        let text = MetricsDocument.text(of: Self.blind)
+        #expect(text.contains("# TYPE pgsqlchk_peers_unreachable gauge\n"
+            + "pgsqlchk_peers_unreachable{reason=\"\(Self.refused.reason)\"} 2\n"
+            + "pgsqlchk_peers_unreachable{reason=\"timeout while looking up the server's host name\"} 1\n"))
+        let fenced = Verdict(for: CheckRequest(endpoint: .metrics), outcome: .success(NodeState(inRecovery: false, timeline: 1)), drain: .absent,
+                             guardReport: GuardReport(decision: .fenced(SharedStateDirectoryTests.fence)))
+        #expect(!MetricsDocument.text(of: fenced).contains("peers_unreachable"))
     }
 }

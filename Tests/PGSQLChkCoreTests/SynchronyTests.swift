@@ -14,12 +14,12 @@ struct SynchronyTests {
     static func primary(_ host: String, timeline: Int = 2, system: String = system, _ senders: [StreamingStandby]) -> PeerReport {
         PeerReport(peer: PeerAddress(host: host, port: "5432"),
                    outcome: .success(NodePosition(inRecovery: false, timeline: timeline, systemIdentifier: system,
-                                                  startedAt: "1700000000.5", standbys: senders)))
+                                                  startedAt: "1700000000.5", port: "5432", standbys: senders)))
     }
 
     static func standby(_ host: String) -> PeerReport {
         PeerReport(peer: PeerAddress(host: host, port: "5432"),
-                   outcome: .success(NodePosition(inRecovery: true, timeline: 2, systemIdentifier: system, startedAt: "1700000001.5")))
+                   outcome: .success(NodePosition(inRecovery: true, timeline: 2, systemIdentifier: system, startedAt: "1700000001.5", port: "5432")))
     }
 
     static func down(_ host: String) -> PeerReport {

@@ -35,7 +35,15 @@ struct GuardCluster {
 
     func stateDirectory(of node: GuardNode) -> String { "\(runDirectory)/guard-state-\(node.rawValue)" }
 
-    func fencePath(of node: GuardNode) -> String { stateDirectory(of: node) + "/fence" }
+    /// `node`'s own fence file in `directory` (its state directory unless
+    /// given): named by the cluster's system identifier and the node's port.
+    func fencePath(of node: GuardNode, in directory: String? = nil) throws -> String {
+        let system = try query(node, "SELECT system_identifier FROM pg_catalog.pg_control_system()")
+        return (directory ?? stateDirectory(of: node)) + "/fence-\(system)-\(ports[node]!)"
+    }
+
+    /// The state directory every node and the unrelated cluster share.
+    var sharedStateDirectory: String { "\(runDirectory)/guard-state-shared" }
 
     /// A fresh primary and two streaming standbys, with empty state directories.
     func reset() throws {
@@ -48,10 +56,22 @@ struct GuardCluster {
     }
 
     /// `node`'s check with the guard on, as a super-server would run it.
-    func check(_ node: GuardNode, request: String = "OPTIONS / HTTP/1.0\r\n\r\n", options: [String] = []) -> ChildResult {
-        Child.run([TestCluster.binary, "-h", socketDirectory, "-p", ports[node]!, "-U", "pgsqlchk", "-d", "postgres",
-                   "--peers", peers, "--state-dir", stateDirectory(of: node)] + options,
-                  input: .socket(request: request, hangUp: false))
+    func check(_ node: GuardNode, request: String = "OPTIONS / HTTP/1.0\r\n\r\n", options: [String] = [],
+               stateDirectory directory: String? = nil) -> ChildResult {
+        check(port: ports[node]!, request: request, options: options, stateDirectory: directory ?? stateDirectory(of: node))
+    }
+
+    /// The check of the postmaster on `port` in the socket directory, with
+    /// this cluster's `--peers`.
+    func check(port: String, request: String, options: [String] = [], stateDirectory directory: String,
+               environment: [String] = []) -> ChildResult {
+        Child.run(command(port: port, stateDirectory: directory) + options, input: .socket(request: request, hangUp: false),
+                  environment: environment)
+    }
+
+    /// The check's command line for the postmaster on `port`.
+    func command(port: String, stateDirectory directory: String, user: String = "pgsqlchk") -> [String] {
+        [TestCluster.binary, "-h", socketDirectory, "-p", port, "-U", user, "-d", "postgres", "--peers", peers, "--state-dir", directory]
     }
 
     @discardableResult
@@ -62,10 +82,15 @@ struct GuardCluster {
 
     /// `sql`'s output on `node`, unaligned and tuples only, as the superuser.
     func query(_ node: GuardNode, _ sql: String, database: String = "postgres") throws -> String {
-        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh", "psql", node.rawValue,
+        try query(named: node.rawValue, sql, database: database)
+    }
+
+    /// `sql`'s output on the node cluster.sh calls `name` (`other` too).
+    func query(named name: String, _ sql: String, database: String = "postgres") throws -> String {
+        let result = Child.run(["/bin/bash", TestCluster.repository + "/scripts/cluster.sh", "psql", name,
                                 "-d", database, "-At", "-c", sql],
                                input: .null, environment: Child.projectEnvironment())
-        try #require(result.status == 0, "psql on \(node.rawValue) failed: \(result.text)")
+        try #require(result.status == 0, "psql on \(name) failed: \(result.text)")
         var text = result.text
         while text.hasSuffix("\n") { text.removeLast() }
         return text
@@ -78,6 +103,17 @@ struct GuardCluster {
             usleep(100_000)
         }
         Issue.record("\(sql) on \(node.rawValue) never printed \(expected); last: \(try query(node, sql))")
+    }
+
+    /// Writes `text` to the file `name` in the run directory, made with
+    /// `mode`; returns its path.
+    func writeFile(_ name: String, mode: mode_t, _ text: String) throws -> String {
+        let path = "\(runDirectory)/\(name)"
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        try #require(file >= 0, "cannot create \(path): errno \(errno)")
+        defer { close(file) }
+        try #require(write(file, text, text.utf8.count) == text.utf8.count, "cannot write \(path)")
+        return path
     }
 
     func stop(_ node: GuardNode) throws { try #require(script("pg_ctl", node.rawValue, "stop", "-m", "immediate", "-w")) }
@@ -122,7 +158,7 @@ struct StalePrimaryGuardTests {
         #expect(first.body == "stale primary: \(newer) is primary on timeline 2, this node is primary on timeline 1")
         let agent = cluster.check(.primary, request: "\n", options: ["--agent"])
         #expect(agent.text == "down #stale primary (fenced): \(newer) was primary on timeline 2, this node is primary on timeline 1\n")
-        #expect(access(cluster.fencePath(of: .primary), F_OK) == 0)
+        #expect(access(try cluster.fencePath(of: .primary), F_OK) == 0)
         #expect(try response(cluster.check(.standby)).status == 200, "the new primary keeps serving")
 
         try cluster.stop(.standby)
@@ -135,7 +171,7 @@ struct StalePrimaryGuardTests {
         let rejoined = try response(cluster.check(.primary))
         #expect(rejoined.status == 206)
         #expect(rejoined.body == "standby")
-        #expect(access(cluster.fencePath(of: .primary), F_OK) != 0, "the fence is gone once the node is a standby")
+        #expect(access(try cluster.fencePath(of: .primary), F_OK) != 0, "the fence is gone once the node is a standby")
         #expect(try response(cluster.check(.standby)).status == 200)
     }
 
@@ -153,7 +189,7 @@ struct StalePrimaryGuardTests {
         let old = try response(cluster.check(.primary))
         #expect(old.status == 503)
         #expect(old.body.hasPrefix("stale primary: "))
-        #expect(access(cluster.fencePath(of: .standby), F_OK) != 0, "two primaries on one timeline are not fenced: an admin chooses")
+        #expect(access(try cluster.fencePath(of: .standby), F_OK) != 0, "two primaries on one timeline are not fenced: an admin chooses")
 
         try cluster.stop(.standby2)
         #expect(try response(cluster.check(.standby)).status == 200, "once the admin stops one, the other serves")
@@ -190,7 +226,7 @@ struct StalePrimaryGuardTests {
     @Test("a corrupt fence file is a 503 that names it, until --clear-fence removes it")
     func corruptFence() throws {
         try cluster.reset()
-        let path = cluster.fencePath(of: .primary)
+        let path = try cluster.fencePath(of: .primary)
         let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         _ = write(file, "fenced?\n", 8)
         close(file)
@@ -198,9 +234,153 @@ struct StalePrimaryGuardTests {
         #expect(corrupt.status == 503)
         #expect(corrupt.body == "fence file \(path) is corrupt: expected \"pgsqlchk-fence 1\" and 5 lines; treated as fenced")
 
-        let cleared = Child.run([TestCluster.binary, "--clear-fence", "--state-dir", cluster.stateDirectory(of: .primary)], input: .null)
+        let clearing = [TestCluster.binary, "--clear-fence", "-h", cluster.socketDirectory, "-p", cluster.ports[.primary]!, "-U", "pgsqlchk",
+                        "-d", "postgres", "--state-dir", cluster.stateDirectory(of: .primary)]
+        let cleared = Child.run(clearing, input: .null)
         #expect(cleared.status == 0)
         #expect(cleared.text == "removed the fence file \(path)\n")
         #expect(try response(cluster.check(.primary)).status == 200)
+
+        // A node that cannot be asked who it is has nothing removed: the files are listed.
+        close(open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644))
+        try cluster.stop(.primary)
+        let unreachable = Child.run(clearing, input: .null)
+        #expect(unreachable.status == 2)
+        #expect(unreachable.text.contains("could not ask the node which fence file is its own: no response from server"))
+        #expect(unreachable.text.contains("nothing removed; fence files in \(cluster.stateDirectory(of: .primary)) (remove this node's with rm):\n  \(path): "))
+        #expect(access(path, F_OK) == 0)
     }
+
+    @Test("nodes and clusters sharing one state directory never remove or defeat each other's fence: the stale primary stays fenced")
+    func sharedStateDirectory() throws {
+        try cluster.reset()
+        try #require(cluster.script("start-other"), "cluster.sh start-other failed")
+        let shared = cluster.sharedStateDirectory
+        mkdir(shared, 0o755)
+        let otherPort = try cluster.query(named: "other", "SHOW port")
+        try #require(try cluster.query(named: "other", "SELECT system_identifier FROM pg_catalog.pg_control_system()")
+            != (try cluster.query(.primary, "SELECT system_identifier FROM pg_catalog.pg_control_system()")), "not two clusters")
+        let newer = cluster.address(of: .standby)
+        try cluster.stop(.primary)
+        try cluster.promote(.standby)
+        try cluster.start(.primary)
+        #expect(try response(cluster.check(.primary, stateDirectory: shared)).status == 503)
+        let fence = try cluster.fencePath(of: .primary, in: shared)
+        try #require(access(fence, F_OK) == 0, "the stale primary's check wrote no fence at \(fence)")
+
+        let requests = ["OPTIONS / HTTP/1.0", "GET /primary HTTP/1.0", "GET /replica HTTP/1.0", "GET /health HTTP/1.0",
+                        "GET /liveness HTTP/1.0", "GET /status HTTP/1.0", "GET /metrics HTTP/1.0"].map { $0 + "\r\n\r\n" }
+        let neighbours: [(String, String)] = [("the other cluster's primary", otherPort), ("the new primary", cluster.ports[.standby]!),
+                                              ("the standby", cluster.ports[.standby2]!)]
+        for request in requests {
+            for (name, port) in neighbours {
+                let answer = cluster.check(port: port, request: request, stateDirectory: shared)
+                #expect(answer.status != nil, "\(name)'s check did not finish")
+                #expect(access(fence, F_OK) == 0, "\(name)'s check of \(request.prefix { $0 != "\r" }) removed the fence")
+            }
+        }
+        #expect(try response(cluster.check(.standby, stateDirectory: shared)).status == 200, "the new primary serves")
+
+        // With every newer node gone only the fence can tell: the stale primary stays 503.
+        try cluster.stop(.standby)
+        try cluster.stop(.standby2)
+        let fenced = try response(cluster.check(.primary, stateDirectory: shared))
+        #expect(fenced.status == 503)
+        #expect(fenced.body == "stale primary (fenced): \(newer) was primary on timeline 2, this node is primary on timeline 1")
+        #expect(access(fence, F_OK) == 0)
+    }
+
+    @Test("peers that refuse the login show in /status, the summary and /metrics, while the primary keeps serving")
+    func refusedPeers() throws {
+        try cluster.reset()
+        // pgsqlchk_pw logs in with scram-sha-256: the right password over the
+        // socket, a wrong one over TCP, where the peers are asked.
+        let password = "guard-\(getpid())-\(monotonicSeconds())"
+        _ = try cluster.query(.primary, "ALTER ROLE pgsqlchk_pw PASSWORD '\(password)'")
+        try cluster.await(.standby, "SELECT count(*) FROM pg_catalog.pg_authid WHERE rolname = 'pgsqlchk_pw' AND rolpassword LIKE 'SCRAM%'",
+                          prints: "1")
+        let passwordFile = try cluster.writeFile("guard-pgpass", mode: 0o600,
+                                                 "\(cluster.socketDirectory):*:*:pgsqlchk_pw:\(password)\n127.0.0.1:*:*:pgsqlchk_pw:wrong\n")
+        defer { unlink(passwordFile) }
+        let command = cluster.command(port: cluster.ports[.primary]!, stateDirectory: cluster.stateDirectory(of: .primary), user: "pgsqlchk_pw")
+        let environment = ["PGPASSFILE=\(passwordFile)"]
+        func ask(_ request: String) -> ChildResult {
+            Child.run(command, input: .socket(request: request + "\r\n\r\n", hangUp: false), environment: environment)
+        }
+        let refused = ProbeReasons.authenticationFailed
+
+        #expect(try response(ask("OPTIONS / HTTP/1.0")).status == 200, "peers that cannot be asked prove nothing")
+        let status = try response(ask("GET /status HTTP/1.0"))
+        #expect(status.status == 200)
+        #expect(status.body.contains("\"peers_asked\": 3, \"peers_unreachable\": {\"\(refused)\": 3}"), "\(status.body)")
+        let metrics = try response(ask("GET /metrics HTTP/1.0"))
+        #expect(metrics.body.contains("pgsqlchk_peers_unreachable{reason=\"\(refused)\"} 3"), "\(metrics.body)")
+        let summary = Child.run(command + ["-o", "summary"], input: .null, environment: environment)
+        #expect(summary.status == 0)
+        #expect(summary.text.contains("127.0.0.1:\(cluster.ports[.standby]!) unreachable (\(refused))"), "\(summary.text)")
+        #expect(summary.text.contains("stale-primary guard could not ask any of its 3 peers: it cannot see a newer primary"), "\(summary.text)")
+    }
+
+    @Test("a peer whose name never resolves costs at most the peers' share: /, /health and /liveness answer 200 in time")
+    func unresolvablePeer() throws {
+        try cluster.reset()
+        // A nameserver that takes every query and never answers, which the
+        // check's real resolver is pointed at by a resolv.conf bind-mounted
+        // in a mount namespace of its own.
+        let nameserver = "127.0.0.86"
+        let silent = try SilentNameserver(address: nameserver)
+        defer { silent.close() }
+        let resolvConf = try cluster.writeFile("guard-resolv.conf", mode: 0o644, "nameserver \(nameserver)\noptions timeout:5 attempts:2\n")
+        defer { unlink(resolvConf) }
+        let stuck = "stuck-peer.pgsqlchk.test:5432"
+        var command = cluster.command(port: cluster.ports[.primary]!, stateDirectory: cluster.stateDirectory(of: .primary))
+        command[command.firstIndex(of: "--peers")! + 1] = "\(stuck),\(cluster.peers)"
+        let isolated = ["/usr/bin/unshare", "--mount", "--", "/bin/sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+                        resolvConf] + command + ["-t", "\(Self.deadline)"]
+
+        for request in ["OPTIONS / HTTP/1.0", "GET /health HTTP/1.0", "GET /liveness HTTP/1.0", "GET /status HTTP/1.0"] {
+            let result = Child.run(isolated, input: .socket(request: request + "\r\n\r\n", hangUp: false))
+            let answer = try response(result)
+            #expect(answer.status == 200, "\(request): \(answer.body)")
+            #expect(result.seconds < Self.deadline + Self.margin, "\(request) took \(result.seconds) s")
+            if request.hasPrefix("GET /status") {
+                #expect(answer.body.contains("{\"peer\": \"\(stuck)\", \"standing\": \"unreachable\""), "\(answer.body)")
+                #expect(answer.body.contains("\"problem\": \"timeout while looking up the server's host name\""), "\(answer.body)")
+                #expect(answer.body.contains("\"peer\": \"\(cluster.address(of: .standby))\", \"standing\": \"consistent\""), "\(answer.body)")
+            }
+        }
+    }
+}
+
+/// The reasons the check writes, as the tests expect them verbatim.
+enum ProbeReasons {
+    static let authenticationFailed = "authentication failed (check pgsqlchk's role and pg_hba.conf)"
+}
+
+/// A DNS server that reads queries on UDP and TCP port 53 of `address` and
+/// never answers: a resolver pointed at it waits its whole timeout.
+struct SilentNameserver {
+    let descriptors: [Int32]
+
+    init(address: String) throws {
+        var bound: [Int32] = []
+        for type in [SOCK_DGRAM, SOCK_STREAM] {
+            let descriptor = socket(AF_INET, Int32(type.rawValue), 0)
+            var one: Int32 = 1
+            setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var socketAddress = sockaddr_in()
+            socketAddress.sin_family = sa_family_t(AF_INET)
+            socketAddress.sin_port = in_port_t(53).bigEndian
+            inet_pton(AF_INET, address, &socketAddress.sin_addr)
+            let result = withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(result == 0, "cannot bind \(address):53: errno \(errno)")
+            if type == SOCK_STREAM { listen(descriptor, 16) }
+            bound.append(descriptor)
+        }
+        descriptors = bound
+    }
+
+    func close() { descriptors.forEach { _ = Glibc.close($0) } }
 }
