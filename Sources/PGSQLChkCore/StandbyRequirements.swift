@@ -6,8 +6,9 @@ struct StandbyRequirements: Equatable, Sendable {
     /// Most bytes of the primary's WAL not yet replayed here (`lag=`, as
     /// Patroni measures it: against the primary).
     var maximumLagBytes: Int64?
-    /// Most bytes of received WAL not yet replayed (`replay_backlog=`): what
-    /// `lag=` meant before 0.2, and needs no privilege to see.
+    /// Most bytes of received WAL not yet replayed (`replay_backlog=`):
+    /// needs no privilege to see, but cannot tell a standby that stopped
+    /// receiving from one that is caught up.
     var maximumReplayBacklogBytes: Int64?
     /// Most time the standby's replay may trail the last change it received
     /// (`replay_delay=`); zero whenever everything received is replayed.
