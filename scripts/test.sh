@@ -6,8 +6,9 @@
 # these come after everything that expects the original roles), the drain and
 # agent tests, the agent's maxconn under a flood of clients, HAProxy's
 # send-state acting on a lagging standby, the HAProxy pair in network namespaces, the end-to-end suite
-# again under socket activation, and the stale-primary guard on a three-node
-# cluster of its own.
+# again under socket activation, the stale-primary guard on a three-node
+# cluster of its own, and the deployment as the README gives it in a Debian
+# container with systemd as PID 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/common.sh
@@ -75,3 +76,9 @@ bash scripts/cluster.sh stop
   . "$PGSQLCHK_RUN_DIR/env"
   swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
 )
+
+# The deployment itself: the package installed and README.md's own commands
+# run on a clean Debian 12 container with systemd as PID 1, a primary, its
+# standby and another cluster, HAProxy, a failover. Needs none of the servers
+# above; the container's network is its own.
+bash Tests/system/deploy-test.sh
