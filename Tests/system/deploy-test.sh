@@ -98,7 +98,8 @@ readme_block() {
 # show_changes WHAT ORIGINAL CHANGED: prints each line the test changed.
 show_changes() {
   local line
-  diff "$2" "$3" | while IFS= read -r line; do
+  # diff's status 1 only says that the files differ.
+  { diff "$2" "$3" || true; } | while IFS= read -r line; do
     [[ $line != "> "* ]] || printf '     %s, placeholder replaced: %s\n' "$1" "${line#> }"
   done
 }
@@ -264,7 +265,9 @@ test_cache_under_unit() {
   if ((after - before <= bound)); then
     pass "cache under the real unit: $checks checks in $elapsed ms, $((after - before)) sessions (at most $bound)"
   else
-    fail "cache under the real unit: $checks checks in $elapsed ms made $((after - before)) sessions, more than $bound (issue 17: the cache key holds the per-connection PGPASSFILE)"
+    fail "cache under the real unit: $checks checks in $elapsed ms made $((after - before)) sessions, more than $bound"
+    # Why, as the checks said it: a cache that is off says so in the journal.
+    inside journalctl -q -t pgsqlchk --no-pager | grep 'result cache' | tail -n 1 | sed 's/^/     /' || true
   fi
   inside sed -i "/^PGSQLCHK_CACHE_TTL=/d" "$unit_env"
 }
@@ -323,7 +326,7 @@ test_failover() {
   if [[ $on_old == 0 ]]; then
     pass "failover: with the new primary dead, no write through $RW_PORT reached the old primary ($succeeded of $attempts accepted)"
   else
-    fail "failover: $on_old of $attempts writes through $RW_PORT reached the old primary after the new one died (issue 17: fences per node)"
+    fail "failover: $on_old of $attempts writes through $RW_PORT reached the old primary after the new one died"
   fi
   expect "two clusters share /var/lib/pgsqlchk: the other cluster's checks left the old primary fenced" fenced
   inside pg_ctlcluster "${REPLICA%/*}" "${REPLICA#*/}" start
