@@ -187,11 +187,19 @@ create_roles() {
     die "limiting app's connections failed" "$SETUP_LOG"
 }
 
+# wait_for_streaming NODE FROM: NODE streams from FROM and knows where FROM's
+# WAL ends. A receiver learns that from the first WAL or keepalive it takes
+# in, which an idle primary may not send for a long time; until then lag=
+# answers unknown (as it must). So FROM writes one record, as any primary
+# with clients would.
 wait_for_streaming() {
-  local node=$1 deadline=$((SECONDS + STREAM_WAIT_SECONDS))
+  local node=$1 from=$2 deadline=$((SECONDS + STREAM_WAIT_SECONDS)) nudged=
   until [[ $(query "$node" "SELECT pg_is_in_recovery() AND EXISTS (
-            SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')" 2>/dev/null) == t ]]; do
-    ((SECONDS < deadline)) || die "$node is not streaming after ${STREAM_WAIT_SECONDS}s" "$RUN/$node.log"
+            SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming' AND latest_end_lsn IS NOT NULL)" 2>/dev/null) == t ]]; do
+    ((SECONDS < deadline)) || die "$node is not streaming with its primary's position after ${STREAM_WAIT_SECONDS}s" "$RUN/$node.log"
+    if [[ -z $nudged ]] && [[ $(query "$node" "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')" 2>/dev/null) == t ]]; then
+      query "$from" "SELECT pg_logical_emit_message(false, 'pgsqlchk-test', 'streaming')" >/dev/null && nudged=1
+    fi
     sleep 0.2
   done
 }
@@ -203,7 +211,7 @@ clone_standby() {
     die "base backup of $node from $from failed" "$SETUP_LOG"
   write_node_identity "$node"
   start_node "$node"
-  wait_for_streaming "$node"
+  wait_for_streaming "$node" "$from"
 }
 
 write_env_file() {

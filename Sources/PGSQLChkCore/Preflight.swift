@@ -18,7 +18,7 @@ import Glibc
 /// | state directory   | missing, not the user's, not writable; this node fenced | anyone may write to it           |
 /// | result cache      | directory unusable while a TTL is set                 | -                                 |
 /// | drain file        | its directory is missing                              | the file exists (node drained)    |
-/// | the host          | -                                                     | run as root; several clusters sharing the default drain file |
+/// | the host          | -                                                     | run as root; several clusters, and this check on the default drain file |
 ///
 /// Observing (``observe(_:deadline:)``) is kept apart from judging
 /// (``findings(_:configuration:)``), which is pure.
@@ -233,8 +233,8 @@ enum Preflight {
         }
         if observations.clustersOnHost > 1, configuration.maintenanceFile == Configuration.defaultMaintenanceFile {
             findings.append(Finding(grade: .warning, subject: "host",
-                                    detail: "\(observations.clustersOnHost) clusters in \(debianClusterConfigurations) share the default drain file: "
-                                        + "give each cluster's check its own (-m, PGSQLCHK_MAINTENANCE_FILE)"))
+                                    detail: "\(observations.clustersOnHost) clusters in \(debianClusterConfigurations), and this check uses the default drain file: "
+                                        + "unless every other cluster's check has its own (-m, PGSQLCHK_MAINTENANCE_FILE), one file drains them all"))
         }
         return findings
     }
@@ -317,7 +317,7 @@ enum Preflight {
     /// where this user may make it.
     static func privateDirectory(_ path: String) -> DirectoryStatus {
         var status = stat()
-        guard lstat(path, &status) == 0 else {
+        guard stat(path, &status) == 0 else {
             guard errno == ENOENT else { return .unusable(reason: "cannot be used: \(String(cString: strerror(errno)))") }
             return access(parent(of: path), W_OK | X_OK) == 0
                 ? .usable : .unusable(reason: "missing, and uid \(geteuid()) may not make it in \(parent(of: path))")

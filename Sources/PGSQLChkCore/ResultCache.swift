@@ -121,8 +121,14 @@ struct ResultCache {
 
     /// The directory, made (mode 0700) if missing; nil, reported, when it is
     /// not a directory of this user's that no one else may enter.
+    ///
+    /// The path itself may be a symbolic link: systemd keeps a
+    /// `RuntimeDirectory=` of a `DynamicUser=` unit that preserves it under
+    /// `/run/private` and links `/run/pgsqlchk` there. What protects the
+    /// entries is the directory that opens, whose owner and mode are checked;
+    /// every file in it is opened without following links.
     private func openDirectory() -> Int32? {
-        let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+        let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC
         var directory = open(settings.directory, flags)
         if directory < 0, errno == ENOENT, mkdir(settings.directory, 0o700) == 0 || errno == EEXIST {
             directory = open(settings.directory, flags)

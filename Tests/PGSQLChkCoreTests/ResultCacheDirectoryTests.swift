@@ -158,4 +158,21 @@ struct ResultCacheDirectoryTests {
         #expect(left.contains(held + ".entry") && left.contains(held + ".lock"), "\(left)")
         #expect(left.contains(Self.key("new").digest + ".entry"))
     }
+
+    @Test("a directory reached through a link, as systemd links /run/pgsqlchk into /run/private, is used; a link to an open one is not")
+    func linkedDirectory() throws {
+        defer { removeDirectory() }
+        let link = directory + ".link"
+        try #require(symlink(directory, link) == 0)
+        defer { unlink(link) }
+        func checkThroughLink() -> ResultCache.Answer {
+            ResultCache(settings: CacheSettings(ttl: Milliseconds(5_000), directory: link), report: { _ in })
+                .outcome(for: Self.key(), before: Deadline(after: Milliseconds(1_500))) { Self.primary }
+        }
+        #expect(checkThroughLink().age == Milliseconds(0))
+        #expect(files() == [Self.key().digest + ".entry", Self.key().digest + ".lock"])
+        chmod(directory, 0o755)
+        #expect(checkThroughLink().age == nil, "a directory others may enter was used through the link")
+        chmod(directory, 0o700)
+    }
 }

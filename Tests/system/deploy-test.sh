@@ -189,6 +189,7 @@ deploy_readme() {
   deploy socket "s#192\.0\.2\.21:5432,192\.0\.2\.22:5432#$peers#"
   deploy cluster "s#^name=.*#name=${REPLICA/\//-} pgport=$REPLICA_PORT checkport=$REPLICA_CHECK peers=$peers#"
   deploy cluster "s#^name=.*#name=${OTHER/\//-} pgport=$OTHER_PORT checkport=$OTHER_CHECK peers=127.0.0.1:$OTHER_PORT#"
+  deploy preflight
   deploy test-by-hand
   deploy haproxy-install
   # What the README tells the reader to edit: the nodes (here two clusters of
@@ -223,18 +224,22 @@ test_socket_units() {
   expect "the check runs as the package's user pgsqlchk, its directories in place" directories_in_place
 }
 
-# Issue 18, item 2, built separately: `pgsqlchk --preflight` as the check's
-# own user and environment must pass on this deployment. Until the binary
-# has it, says so instead of failing.
+# The README's preflight block passed during the deployment; with the peers'
+# password broken it must fail and say which peer and why (the guard would
+# then silently ask no one).
 test_preflight() {
-  if ! inside pgsqlchk --help 2>&1 | grep -q -- --preflight; then
-    echo "skip preflight: this pgsqlchk has no --preflight yet (issue 18, item 2)"
-    return
+  local output status=0
+  inside cp -p /etc/pgsqlchk/pgpass /root/pgpass.good
+  echo '*:*:postgres:pgsqlchk:not-the-password' | inside install -m 600 /dev/stdin /etc/pgsqlchk/pgpass
+  output=$(inside setsid -w sh -c "cd /root && exec bash -eu deploy-preflight.sh" 2>&1) || status=$?
+  inside cp -p /root/pgpass.good /etc/pgsqlchk/pgpass
+  expect "--preflight with the peers' password broken: exit 1" test "$status" = 1
+  if grep -q "^FAIL peer 127.0.0.1:$REPLICA_PORT: authentication failed" <<<"$output"; then
+    pass "--preflight names the peer whose login fails, and why"
+  else
+    fail "--preflight names the peer whose login fails, and why"
+    sed 's/^/     /' <<<"$output"
   fi
-  expect "pgsqlchk --preflight passes as the check's user, with the unit's environment" \
-    inside systemd-run --quiet --wait --pipe --collect -p User=pgsqlchk -p DynamicUser=yes \
-    -p EnvironmentFile=/etc/default/pgsqlchk -p LoadCredential=pgpass:/etc/pgsqlchk/pgpass \
-    -p 'Environment=PGPASSFILE=/run/credentials/%n/pgpass' /usr/bin/pgsqlchk --preflight
 }
 
 test_drain_per_cluster() {
