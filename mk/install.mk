@@ -51,11 +51,13 @@ define install-files
 	strip --remove-section=.comment --remove-section=.note --strip-unneeded $(DESTDIR)$(BINDIR)/pgsqlchk
 	gzip -9n <man/pgsqlchk.1 >$(DESTDIR)$(MANDIR)/man1/pgsqlchk.1.gz
 	chmod 0644 $(DESTDIR)$(MANDIR)/man1/pgsqlchk.1.gz
-	$(INSTALL_DATA) systemd/pgsqlchk.socket $(DESTDIR)$(UNITDIR)/pgsqlchk.socket
-	sed 's|^ExecStart=-/usr/bin/pgsqlchk$$|ExecStart=-$(BINDIR)/pgsqlchk|' systemd/pgsqlchk@.service \
-		>$(DESTDIR)$(UNITDIR)/pgsqlchk@.service
-	chmod 0644 $(DESTDIR)$(UNITDIR)/pgsqlchk@.service
-	grep -qx 'ExecStart=-$(BINDIR)/pgsqlchk' $(DESTDIR)$(UNITDIR)/pgsqlchk@.service
+	$(INSTALL_DATA) systemd/pgsqlchk.socket systemd/pgsqlchk-agent.socket $(DESTDIR)$(UNITDIR)/
+	set -e; for unit in pgsqlchk@.service pgsqlchk-agent@.service; do \
+		sed 's|^ExecStart=-/usr/bin/pgsqlchk\( --agent\)\{0,1\}$$|ExecStart=-$(BINDIR)/pgsqlchk\1|' systemd/$$unit \
+			>$(DESTDIR)$(UNITDIR)/$$unit; \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit; \
+		grep -q '^ExecStart=-$(BINDIR)/pgsqlchk' $(DESTDIR)$(UNITDIR)/$$unit; \
+	done
 	$(INSTALL_DATA) systemd/pgsqlchk.tmpfiles $(DESTDIR)$(TMPFILESDIR)/pgsqlchk.conf
 	$(INSTALL_DATA) README.md $(DESTDIR)$(DOCDIR)/README.md
 	set -e; for dir in $(EXAMPLE_DIRS); do \
@@ -74,6 +76,7 @@ endef
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pgsqlchk $(DESTDIR)$(MANDIR)/man1/pgsqlchk.1.gz \
 		$(DESTDIR)$(UNITDIR)/pgsqlchk.socket $(DESTDIR)$(UNITDIR)/pgsqlchk@.service \
+		$(DESTDIR)$(UNITDIR)/pgsqlchk-agent.socket $(DESTDIR)$(UNITDIR)/pgsqlchk-agent@.service \
 		$(DESTDIR)$(TMPFILESDIR)/pgsqlchk.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 	if cmp -s systemd/pgsqlchk.default $(DESTDIR)$(SYSCONFDIR)/default/pgsqlchk; then \

@@ -38,9 +38,11 @@ enum RoleProbe {
     /// whole record it has: what it received beyond is the first part of a
     /// record the primary has not flushed the rest of yet (a large record,
     /// or one across a page boundary), which cannot be replayed, so the age
-    /// of the last commit says nothing. Paused replay
-    /// (`RecoveryPause`), `recovery_min_apply_delay` (`RecoveryApplyDelay`)
-    /// and a busy startup process keep the age. The activity is scanned only
+    /// of the last commit says nothing. Paused replay keeps the age whatever
+    /// the startup process waits on (PostgreSQL 16 showed `RecoveryWalStream`
+    /// while paused with a commit received), and so do
+    /// `recovery_min_apply_delay` (`RecoveryApplyDelay`) and a busy startup
+    /// process. The activity is scanned only
     /// then (a scalar subquery runs when its `CASE` branch is reached), and
     /// the wait event is NULL without `pg_read_all_stats`, which leaves the
     /// age too. Ages are floored
@@ -79,7 +81,8 @@ enum RoleProbe {
           CASE WHEN NOT s.in_recovery OR s.received IS NULL THEN NULL
                WHEN s.received OPERATOR(pg_catalog.<=) s.replayed THEN 0
                WHEN (SELECT a.wait_event FROM pg_catalog.pg_stat_get_activity(NULL) a
-                     WHERE a.backend_type OPERATOR(pg_catalog.=) 'startup') OPERATOR(pg_catalog.=) 'RecoveryWalStream' THEN 0
+                     WHERE a.backend_type OPERATOR(pg_catalog.=) 'startup') OPERATOR(pg_catalog.=) 'RecoveryWalStream'
+                    AND NOT pg_catalog.pg_is_wal_replay_paused() THEN 0
                WHEN s.replay_age OPERATOR(pg_catalog.<) 0 THEN 0
                ELSE s.replay_age END AS replay_delay_ms,
           pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AS receiver_visible,

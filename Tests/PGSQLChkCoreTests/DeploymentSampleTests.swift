@@ -15,6 +15,9 @@ struct DeploymentSampleTests {
     private let agentService: XinetdService
     private let services: [String: Int]
     private let socketUnit: SystemdUnit
+    private let agentSocketUnit: SystemdUnit
+    private let serviceUnit: SystemdUnit
+    private let agentServiceUnit: SystemdUnit
     private let haproxy: HAProxyConfiguration
     private let roleConnectionLimit: Int
 
@@ -23,6 +26,9 @@ struct DeploymentSampleTests {
         agentService = try XinetdService(try #require(Self.lines(of: "xinetd/pgsqlchk-agent")))
         services = try Self.servicePorts(try #require(Self.lines(of: "xinetd/services")))
         socketUnit = SystemdUnit(try #require(Self.lines(of: "systemd/pgsqlchk.socket")))
+        agentSocketUnit = SystemdUnit(try #require(Self.lines(of: "systemd/pgsqlchk-agent.socket")))
+        serviceUnit = SystemdUnit(try #require(Self.lines(of: "systemd/pgsqlchk@.service")))
+        agentServiceUnit = SystemdUnit(try #require(Self.lines(of: "systemd/pgsqlchk-agent@.service")))
         haproxy = HAProxyConfiguration(try #require(Self.lines(of: "haproxy/haproxy.cfg")))
         roleConnectionLimit = try Self.connectionLimit(try #require(Self.lines(of: "sql/pgsqlchk-role.sql")))
     }
@@ -63,10 +69,12 @@ struct DeploymentSampleTests {
         expectAgreement(copies)
     }
 
-    @Test("the agent port is the same in /etc/services, xinetd and every HAProxy `agent-port`")
+    @Test("the agent port is the same in /etc/services, xinetd, the agent's socket unit and every HAProxy `agent-port`")
     func agentPortAgrees() throws {
         var copies = [
             Copy(place: "xinetd/pgsqlchk-agent port", value: try agentService.integer("port")),
+            Copy(place: "systemd/pgsqlchk-agent.socket ListenStream", value: try agentSocketUnit.integer("Socket", "ListenStream")),
+            Copy(place: "systemd/pgsqlchk-agent.socket Description", value: try agentSocketUnit.portInDescription()),
             Copy(place: "xinetd/services pgsqlchk-agent",
                  value: try #require(services["pgsqlchk-agent"], "xinetd/services: no pgsqlchk-agent line")),
         ]
@@ -84,12 +92,35 @@ struct DeploymentSampleTests {
                 "xinetd/pgsqlchk instances \(check) + xinetd/pgsqlchk-agent instances \(agent) = \(check + agent) exceeds sql/pgsqlchk-role.sql CONNECTION LIMIT \(roleConnectionLimit)")
     }
 
-    @Test("the socket unit's MaxConnections and the agent's instances together fit the pgsqlchk role's CONNECTION LIMIT")
+    @Test("the two socket units' MaxConnections together fit the pgsqlchk role's CONNECTION LIMIT")
     func socketConnectionsFitConnectionLimit() throws {
         let socket = try socketUnit.integer("Socket", "MaxConnections")
-        let agent = try agentService.integer("instances")
+        let agent = try agentSocketUnit.integer("Socket", "MaxConnections")
         #expect(socket + agent <= roleConnectionLimit,
-                "systemd/pgsqlchk.socket MaxConnections \(socket) + xinetd/pgsqlchk-agent instances \(agent) = \(socket + agent) exceeds sql/pgsqlchk-role.sql CONNECTION LIMIT \(roleConnectionLimit)")
+                "systemd/pgsqlchk.socket MaxConnections \(socket) + systemd/pgsqlchk-agent.socket MaxConnections \(agent) = \(socket + agent) exceeds sql/pgsqlchk-role.sql CONNECTION LIMIT \(roleConnectionLimit)")
+    }
+
+    @Test("the agent's socket unit admits as many agent checks, in all and per HAProxy host, as xinetd does")
+    func agentSocketSizedLikeXinetd() throws {
+        expectAgreement([Copy(place: "xinetd/pgsqlchk-agent instances", value: try agentService.integer("instances")),
+                         Copy(place: "systemd/pgsqlchk-agent.socket MaxConnections", value: try agentSocketUnit.integer("Socket", "MaxConnections"))])
+        expectAgreement([Copy(place: "xinetd/pgsqlchk-agent per_source", value: try agentService.integer("per_source")),
+                         Copy(place: "systemd/pgsqlchk-agent.socket MaxConnectionsPerSource",
+                              value: try agentSocketUnit.integer("Socket", "MaxConnectionsPerSource"))])
+    }
+
+    @Test("the agent's units are the check's but for the agent's own settings")
+    func agentUnitsMatchCheckUnits() {
+        func settings(_ unit: SystemdUnit, but own: Set<String>) -> [String] {
+            unit.settings.filter { !own.contains($0.key) }.map { "[\($0.section)] \($0.key)=\($0.value)" }
+        }
+        let serviceOwn: Set = ["Description", "ExecStart", "UnsetEnvironment"]
+        #expect(settings(agentServiceUnit, but: serviceOwn) == settings(serviceUnit, but: serviceOwn))
+        #expect(agentServiceUnit.settings.filter { $0.key == "ExecStart" }.map(\.value)
+                    == serviceUnit.settings.filter { $0.key == "ExecStart" }.map { $0.value + " --agent" })
+        #expect(agentServiceUnit.settings.filter { $0.key == "UnsetEnvironment" }.map(\.value) == ["PGSQLCHK_PEERS"])
+        let socketOwn: Set = ["Description", "ListenStream", "MaxConnections", "MaxConnectionsPerSource"]
+        #expect(settings(agentSocketUnit, but: socketOwn) == settings(socketUnit, but: socketOwn))
     }
 
     @Test("the socket unit admits as many checks, in all and per HAProxy host, as xinetd does")

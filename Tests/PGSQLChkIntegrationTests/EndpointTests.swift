@@ -246,6 +246,10 @@ extension LiveServers {
             try #require(cluster.sql(.primary, "SELECT pg_catalog.txid_current()") != nil)
             let unreplayed = try #require(cluster.sql(.primary, "SELECT pg_catalog.pg_current_wal_lsn()"))
             try #require(cluster.waitFor(.standby, "SELECT pg_catalog.pg_last_wal_receive_lsn() >= '\(unreplayed)'"), "the standby never received the commit")
+            // The delay is the age of the last commit replayed, the one that
+            // ended the record above, moments before the pause: older than
+            // the limit once this much has passed.
+            usleep(1_200_000)
             let paused = try get("/replica?replay_delay=1s", node: .standby)
             #expect(paused.status == 503)
             #expect(paused.body.hasPrefix("replay delay ") && paused.body.hasSuffix("s exceeds maximum 1s"), "\(paused.body)")

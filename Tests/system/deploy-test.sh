@@ -37,6 +37,9 @@ readonly PRIMARY_PORT=5432 REPLICA_PORT=5433 OTHER_PORT=5434
 # Check ports: the package's socket for 15/main, the README's example for the
 # second cluster, and one more for the third.
 readonly PRIMARY_CHECK=23267 REPLICA_CHECK=23268 OTHER_CHECK=23277
+# Agent ports: the package's agent socket for 15/main, the README's example for
+# the second cluster, and one more for the third.
+readonly PRIMARY_AGENT=23269 REPLICA_AGENT=23270 OTHER_AGENT=23279
 readonly RW_PORT=5000
 readonly CACHE_TTL=1
 # Secrets of the test bed, random each run: the monitoring role's (the README's
@@ -187,17 +190,18 @@ deploy_readme() {
   # The guard's nodes: both clusters of this one host. The IPAddressAllow=
   # placeholders stay: localhost is allowed already.
   deploy socket "s#192\.0\.2\.21:5432,192\.0\.2\.22:5432#$peers#"
-  deploy cluster "s#^name=.*#name=${REPLICA/\//-} pgport=$REPLICA_PORT checkport=$REPLICA_CHECK peers=$peers#"
-  deploy cluster "s#^name=.*#name=${OTHER/\//-} pgport=$OTHER_PORT checkport=$OTHER_CHECK peers=127.0.0.1:$OTHER_PORT#"
+  deploy cluster "s#^name=.*#name=${REPLICA/\//-} pgport=$REPLICA_PORT checkport=$REPLICA_CHECK agentport=$REPLICA_AGENT peers=$peers#"
+  deploy cluster "s#^name=.*#name=${OTHER/\//-} pgport=$OTHER_PORT checkport=$OTHER_CHECK agentport=$OTHER_AGENT peers=127.0.0.1:$OTHER_PORT#"
   deploy preflight
   deploy test-by-hand
   deploy haproxy-install
   # What the README tells the reader to edit: the nodes (here two clusters of
-  # one host, so the second one's check port too) and, on a single HAProxy
-  # host, the peers section.
+  # one host, so the second one's check and agent ports too) and, on a single
+  # HAProxy host, the peers section.
   render "$ROOT/etc/haproxy/haproxy.cfg" "$WORK/haproxy.cfg" \
     "s#192\.0\.2\.21:5432#127.0.0.1:$PRIMARY_PORT#" \
     "s#192\.0\.2\.22:5432 check port 23267#127.0.0.1:$REPLICA_PORT check port $REPLICA_CHECK#" \
+    "s#^(\tserver pg2 .* agent-port )$PRIMARY_AGENT #\1$REPLICA_AGENT #" \
     "s#^(\tpeer haproxy1 )192\.0\.2\.10:#\1127.0.0.1:#" \
     "s/^(\tpeer haproxy2 )/#\1/" >/dev/null
   show_changes /etc/haproxy/haproxy.cfg "$ROOT/etc/haproxy/haproxy.cfg" "$WORK/haproxy.cfg"
@@ -223,6 +227,35 @@ test_socket_units() {
   expect "the answer came from pgsqlchk.socket's own service (NAccepted $before -> $after)" test "$after" -gt "$before"
   expect "the check runs as the package's user pgsqlchk, its directories in place" directories_in_place
 }
+
+# agent PORT LINE: the first line the agent on PORT answers to LINE.
+agent() {
+  # shellcheck disable=SC2016 # expanded inside
+  inside bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s\n" "$2" >&3 && head -n 1 <&3' sh "$1" "$2" | tr -d '\r'
+}
+
+# haproxy_stat BACKEND SERVER COLUMN: one column of HAProxy's CSV statistics.
+haproxy_stat() {
+  inside curl -s -m 5 "http://127.0.0.1:7000/stats;csv" | awk -F, -v backend="$1" -v server="$2" -v column="$3" '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i == column || $i == "# " column) field = i; next }
+    $1 == backend && $2 == server { print $field }'
+}
+
+# Each cluster's agent socket answers HAProxy's agent-check, and HAProxy takes
+# the primary's maxconn from it, as haproxy.cfg's agent-send asks.
+test_agents() {
+  local primary replica other
+  primary=$(agent "$PRIMARY_AGENT" 'maxconn=only&maxconn_role=app')
+  replica=$(agent "$REPLICA_AGENT" 'lag=64MB')
+  other=$(agent "$OTHER_AGENT" 'lag=64MB')
+  expect "pgsqlchk-agent.socket ($PRIMARY) answers maxconn: '$primary'" grep -Eqx 'maxconn:[0-9]+' <<<"$primary"
+  expect "pgsqlchk-agent-${REPLICA/\//-}.socket ($REPLICA) answers its weight: '$replica'" grep -Eq '^(ready )?up' <<<"$replica"
+  expect "pgsqlchk-agent-${OTHER/\//-}.socket ($OTHER) answers its weight: '$other'" grep -Eq '^(ready )?up' <<<"$other"
+  expect "HAProxy's ReadWrite pg1 takes its maxconn from the agent (${primary#maxconn:})" \
+    within 10 readwrite_maxconn_is "${primary#maxconn:}"
+}
+
+readwrite_maxconn_is() { [[ $(haproxy_stat pg_readwrite pg1 slim) == "$1" ]]; }
 
 # The README's preflight block passed during the deployment; with the peers'
 # password broken it must fail and say which peer and why (the guard would
@@ -359,6 +392,7 @@ main() {
   deploy_readme
   echo "     deployed in $((SECONDS - started)) s"
   test_socket_units
+  test_agents
   test_preflight
   test_drain_per_cluster
   test_cache_under_unit

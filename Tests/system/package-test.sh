@@ -93,6 +93,8 @@ test_make_install() {
     -a -f "$root/etc/default/pgsqlchk"
   expect "make install: the service runs the installed binary" \
     grep -qx "ExecStart=-/usr/local/bin/pgsqlchk" "$root/usr/local/lib/systemd/system/pgsqlchk@.service"
+  expect "make install: the agent's service runs the installed binary with --agent" \
+    grep -qx "ExecStart=-/usr/local/bin/pgsqlchk --agent" "$root/usr/local/lib/systemd/system/pgsqlchk-agent@.service"
   expect "make install: the binary is stripped" is_stripped "$root/usr/local/bin/pgsqlchk"
   make --no-print-directory uninstall DESTDIR="$root" >>"$WORK/install.log" 2>&1 || fail "make uninstall"
   left=$(find "$root" -not -type d)
@@ -177,7 +179,8 @@ test_installed() {
   expect "man page installed and found by man" test "$(man -w pgsqlchk)" = /usr/share/man/man1/pgsqlchk.1.gz
   expect "man page renders without warnings" silent man_warnings
   expect "installed units verify (binary and man page in place)" \
-    silent systemd-analyze verify /lib/systemd/system/pgsqlchk.socket /lib/systemd/system/pgsqlchk@.service
+    silent systemd-analyze verify /lib/systemd/system/pgsqlchk.socket /lib/systemd/system/pgsqlchk@.service \
+    /lib/systemd/system/pgsqlchk-agent.socket /lib/systemd/system/pgsqlchk-agent@.service
   expect "$CONFFILE is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' $PACKAGE | grep -q ' $CONFFILE '"
 }
 
