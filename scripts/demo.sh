@@ -28,7 +28,9 @@ trap 'exit 130' INT TERM
 
 # The real psql binary: Debian's /usr/bin/psql is a Perl wrapper.
 sql_through() { "$PGSQLCHK_PG_BIN/psql" -X -At -h 127.0.0.1 -p "$1" -U app -d postgres -c "$2" 2>&1; }
-check_answer() { curl -s -i --max-time 3 "http://127.0.0.1:$1$2" | tr -d '\r' | sed -n '1p;$p' | paste -sd ' ' -; }
+# check_answer PORT PATH: the status code and the body's line ("503 no response
+# from server"); a 503's status line carries the same reason.
+check_answer() { curl -s -i --max-time 3 "http://127.0.0.1:$1$2" | tr -d '\r' | sed -n '1s/^HTTP\/[0-9.]* \([0-9]*\).*/\1/p;$p' | paste -sd ' ' -; }
 servers() { bash scripts/stack.sh servers | awk '{ server = $1; $1 = ""; printf "  %-34s%s\n", server, $0 }'; }
 node_of_port() { [[ $1 == "$PGSQLCHK_PRIMARY_PORT" ]] && echo "node1 (port $1)" || echo "node2 (port $1)"; }
 
