@@ -27,6 +27,14 @@ extension LiveServers {
             #expect(!needed.contains { $0.contains("libm.so") }, "libm is back: \(needed)")
         }
 
+        @Test("no copy relocations: libpq, loaded with RTLD_DEEPBIND, would see the original of a copied variable")
+        func noCopyRelocations() throws {
+            let result = Child.run(["/usr/bin/readelf", "--relocs", "--wide", binary], input: .null)
+            try #require(result.status == 0, "readelf failed (binutils): \(result.text)")
+            #expect(result.text.contains("R_X86_64"), "readelf listed no relocation at all: \(result.text.prefix(300))")
+            #expect(!result.text.contains("R_X86_64_COPY"), "copy relocations: \(result.text.split(separator: "\n").filter { $0.contains("COPY") })")
+        }
+
         @Test("a whole check never opens /proc/self/maps: ArgvCapture still stands in for the runtime's scan")
         func noMapsScan() throws {
             let trace = cluster.runDirectory + "/maps-strace.log"
