@@ -13,6 +13,11 @@
  * after a FIN, as any check must: a close with the request unread is a reset.
  *
  * Build: gcc -O2 $(pkg-config --cflags libpq) baseline.c $(pkg-config --libs libpq)
+ *
+ * Built with -DLIBPQ_AT_RUN_TIME (and -ldl instead of -lpq) it loads libpq as
+ * pgsqlchk does: dlopen when it connects, RTLD_LOCAL | RTLD_DEEPBIND, so -V
+ * loads nothing and the two programs' start-up and checks compare like with
+ * like (make bench's breakdown).
  */
 #include <libpq-fe.h>
 #include <poll.h>
@@ -38,6 +43,40 @@ static void read_until(const char *end, int milliseconds)
 			return;
 	}
 }
+
+#ifdef LIBPQ_AT_RUN_TIME
+#include <dlfcn.h>
+
+/* Every libpq function used below, declared through libpq-fe.h's own types. */
+#define LIBPQ_FUNCTIONS(X) \
+	X(PQconnectdbParams) X(PQstatus) X(PQexec) X(PQresultStatus) X(PQntuples) \
+	X(PQnfields) X(PQgetvalue) X(PQclear) X(PQerrorMessage) X(PQfinish)
+#define DECLARE(name) static __typeof__(name) *loaded_##name;
+LIBPQ_FUNCTIONS(DECLARE)
+#undef DECLARE
+
+static int load_libpq(void)
+{
+	void *library = dlopen("libpq.so.5", RTLD_LAZY | RTLD_LOCAL | RTLD_DEEPBIND);
+	if (library == NULL)
+		return -1;
+#define RESOLVE(name) if ((loaded_##name = (__typeof__(name) *)dlsym(library, #name)) == NULL) return -1;
+	LIBPQ_FUNCTIONS(RESOLVE)
+#undef RESOLVE
+	return 0;
+}
+
+#define PQconnectdbParams loaded_PQconnectdbParams
+#define PQstatus loaded_PQstatus
+#define PQexec loaded_PQexec
+#define PQresultStatus loaded_PQresultStatus
+#define PQntuples loaded_PQntuples
+#define PQnfields loaded_PQnfields
+#define PQgetvalue loaded_PQgetvalue
+#define PQclear loaded_PQclear
+#define PQerrorMessage loaded_PQerrorMessage
+#define PQfinish loaded_PQfinish
+#endif
 
 enum { HOST, PORT, USER, DBNAME, APPLICATION_NAME, PARAMETER_COUNT };
 
@@ -67,6 +106,12 @@ int main(int argc, char **argv)
 	if (serving)
 		read_until("\r\n\r\n", 1000);
 
+#ifdef LIBPQ_AT_RUN_TIME
+	if (load_libpq() != 0) {
+		fprintf(stderr, "baseline: cannot load libpq: %s\n", dlerror());
+		return 2;
+	}
+#endif
 	/* expand_dbname = 1, as pgsqlchk: -d may be a conninfo string or URI. */
 	PGconn *connection = PQconnectdbParams(keywords, values, 1);
 	char in_recovery = '?';
