@@ -49,16 +49,21 @@ struct StatementTests {
         #expect(row.containsText("`\(statement.rawValue)`"))
     }
 
+    /// `statement` with the text of every string literal left out: what is
+    /// quoted is never an operator or a call.
+    static func withoutLiterals(_ statement: String) -> Substring {
+        Substring(statement.split(separator: "'", omittingEmptySubsequences: false).enumerated()
+            .map { $0.offset.isMultiple(of: 2) ? $0.element : "" }.joined(separator: "''"))
+    }
+
     /// Operator characters outside string literals and outside
     /// `OPERATOR(pg_catalog.x)`; `::` casts, `(`, `)`, `,` and `.` are syntax.
     static func unqualifiedOperators(in statement: String) -> [String] {
         let operatorCharacters = Set("+-*/<>=~!@#%^&|`?")
         var found: [String] = []
-        var text = Substring(statement)
+        var text = withoutLiterals(statement)
         while let character = text.first {
-            if character == "'" {
-                text = text.dropFirst().drop { $0 != "'" }.dropFirst()
-            } else if text.hasPrefix("OPERATOR(pg_catalog.") {
+            if text.hasPrefix("OPERATOR(pg_catalog.") {
                 text = text.drop { $0 != ")" }.dropFirst()
             } else if text.hasPrefix("::") {
                 text = text.dropFirst(2)
@@ -82,11 +87,9 @@ struct StatementTests {
     static func unqualifiedFunctions(in statement: String) -> [String] {
         let nameCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
         var found: [String] = []
-        var text = Substring(statement)
+        var text = withoutLiterals(statement)
         while let character = text.first {
-            if character == "'" {
-                text = text.dropFirst().drop { $0 != "'" }.dropFirst()
-            } else if nameCharacters.contains(character) {
+            if nameCharacters.contains(character) {
                 let name = text.prefix { nameCharacters.contains($0) }
                 text = text.dropFirst(name.count)
                 guard text.first == "(" else { continue }
