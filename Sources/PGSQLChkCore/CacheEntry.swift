@@ -11,7 +11,7 @@ import Glibc
 /// The file is text, one `name value` line per field in a fixed order,
 /// versioned by its first line and closed by `end`:
 ///
-///     pgsqlchk-cache 5
+///     pgsqlchk-cache 6
 ///     key 9f1c0a7d3e5b2c41
 ///     boot 1767225600
 ///     probed 81234567890123
@@ -25,7 +25,7 @@ import Glibc
 /// a missing, extra, reordered or malformed line makes the entry corrupt.
 struct CacheEntry: Equatable, Sendable {
     /// The format's version, the first line's number.
-    static let version = 5
+    static let version = 6
     /// The largest entry written or read. The slots' addresses take about
     /// 45 bytes each, so this holds one for every session of a server with
     /// thousands of `max_connections`; a bigger entry is neither written nor
@@ -183,6 +183,7 @@ struct CacheEntry: Equatable, Sendable {
         switch failure {
         case .tlsFailed(let problem, _): lines.append("tls " + tlsName(problem))
         case .connectionRejected(let sqlstate, _): lines.append("sqlstate " + clean(sqlstate))
+        case .queryFailed(let statement, _): lines.append("statement " + statement.rawValue)
         case .timedOut(let phase): lines.append("phase " + phaseName(phase))
         default: break
         }
@@ -325,6 +326,7 @@ struct CacheEntry: Equatable, Sendable {
         }
         var tls: ProbeFailure.TLSProblem?
         var sqlstate: String?
+        var statement: Statement?
         if name == "tls_failed" {
             let problemName = try reader.take("tls")
             tls = ProbeFailure.TLSProblem.allCases.first { tlsName($0) == problemName }
@@ -332,6 +334,9 @@ struct CacheEntry: Equatable, Sendable {
         } else if name == "connection_rejected" {
             sqlstate = try reader.take("sqlstate")
             guard sqlstate?.utf8.count == 5 else { throw .corrupt("sqlstate") }
+        } else if name == "query_failed" {
+            statement = Statement(rawValue: try reader.take("statement"))
+            guard statement != nil else { throw .corrupt("statement") }
         }
         let detail = try reader.take("detail")
         let failure: ProbeFailure
@@ -344,7 +349,7 @@ struct CacheEntry: Equatable, Sendable {
         case "not_accepting_connections": failure = .notAcceptingConnections(detail: detail)
         case "connection_rejected": failure = .connectionRejected(sqlstate: sqlstate!, detail: detail)
         case "misconfigured": failure = .misconfigured(detail: detail)
-        case "query_failed": failure = .queryFailed(detail: detail)
+        case "query_failed": failure = .queryFailed(statement!, detail: detail)
         case "library_missing": failure = .libraryMissing(detail: detail)
         default: throw .corrupt("failure")
         }

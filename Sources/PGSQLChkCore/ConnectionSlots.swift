@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// The node's connection slots as the agent's probe counted them
-/// (``RoleProbe/slotsQuery``): what the `maxconn` it advertises is made of.
+/// (``Statement/connectionSlots``): what the `maxconn` it advertises is made of.
 ///
 /// Numbers are the server's own, a CONNECTION LIMIT of -1 meaning none.
 struct ConnectionSlots: Equatable, Sendable {
@@ -41,12 +41,12 @@ struct AddressSessions: Equatable, Sendable {
 
     /// The list the slots statement aggregates: `address sessions
     /// role_sessions` entries separated by commas; nil or empty, none.
-    static func list(from text: String?) throws(ProbeFailure) -> [AddressSessions] {
+    static func list(from text: String?, answering statement: Statement) throws(ProbeFailure) -> [AddressSessions] {
         guard let text, !text.isEmpty else { return [] }
         return try text.split(separator: ",").map { entry throws(ProbeFailure) in
             let fields = entry.split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 3, !fields[0].isEmpty, let sessions = Int(fields[1]), let roleSessions = Int(fields[2]) else {
-                throw .queryFailed(detail: "malformed sessions_by_address: \(text)")
+                throw .queryFailed(statement, detail: "malformed sessions_by_address: \(text)")
             }
             return AddressSessions(address: String(fields[0]), sessions: sessions, clientRoleSessions: roleSessions)
         }

@@ -22,7 +22,7 @@ enum FenceClearing {
         let position: NodePosition
         do {
             let connection = try PostgresConnection.connect(configuration.connection, before: deadline) { _ in }
-            position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))
+            position = try NodePosition(row: try connection.firstRow(of: .position, before: deadline))
         } catch {
             var outcome = list(in: configuration.stateDirectory)
             outcome.lines.insert("could not ask the node which fence file is its own: \(error.reason)", at: 0)

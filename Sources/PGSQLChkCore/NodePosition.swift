@@ -56,60 +56,18 @@ struct NodePosition: Equatable, Sendable {
         systemIdentifier == other.systemIdentifier && startedAt == other.startedAt
     }
 
-    /// The statement that asks for a position: the same for the local node
-    /// (after its role query, with peers only) and for every peer.
-    ///
-    /// Every function is schema-qualified, as in ``RoleProbe``. A standby's
-    /// received timeline needs `pg_read_all_stats` (`pg_monitor`); without it
-    /// the newest of the last restartpoint's and the minimum recovery point's
-    /// timelines stands in, which can trail a timeline switch by up to
-    /// `checkpoint_timeout`. `port` is readable by any role.
-    static let query = statement(listingStandbys: false)
-
-    /// ``query`` with, on a primary, its senders' sync states
-    /// (``StreamingStandby/list(from:)``; the slot a sender holds is the one
-    /// whose `active_pid` is the sender's): what `/synchronous` asks the
-    /// peers, and only it, since it scans the server's backends.
-    static let queryListingStandbys = statement(listingStandbys: true)
-
-    private static func statement(listingStandbys: Bool) -> String {
-        let standbys = listingStandbys ? """
-          CASE WHEN NOT s.in_recovery THEN
-            (SELECT pg_catalog.string_agg(COALESCE(r.sync_state, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
-                                          OPERATOR(pg_catalog.||) COALESCE(l.slot_name::text, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
-                                          OPERATOR(pg_catalog.||) COALESCE(r.application_name, ''), pg_catalog.chr(30))
-             FROM pg_catalog.pg_stat_replication r
-               LEFT JOIN pg_catalog.pg_replication_slots l ON l.active_pid OPERATOR(pg_catalog.=) r.pid)
-          END AS standbys
-        """ : "  NULL::text AS standbys"
-        return """
-        SELECT s.in_recovery,
-          CASE WHEN s.in_recovery
-               THEN COALESCE((SELECT w.received_tli FROM pg_catalog.pg_stat_wal_receiver w),
-                             GREATEST((pg_catalog.pg_control_checkpoint()).timeline_id,
-                                      (pg_catalog.pg_control_recovery()).min_recovery_end_timeline))
-               ELSE ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
-          END AS timeline,
-          (pg_catalog.pg_control_system()).system_identifier AS system_identifier,
-          extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text AS started_at,
-          pg_catalog.current_setting('port') AS port,
-        \(standbys)
-        FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery) s
-        """
-    }
-
-    /// Reads the row ``query`` returns, by column name; anything missing or
+    /// Reads the row ``Statement/position`` (or ``Statement/standbyList``) returns, by column name; anything missing or
     /// malformed is a query failure, never a guess.
     init(row: QueryRow) throws(ProbeFailure) {
         let role = try row.value(of: "in_recovery")
-        guard role == "t" || role == "f" else { throw .queryFailed(detail: "unexpected role in the guard's answer: \(row.values)") }
+        guard role == "t" || role == "f" else { throw .queryFailed(row.statement, detail: "unexpected in_recovery in the answer: \(row.values)") }
         guard let timeline = try row.value(of: "timeline").flatMap({ Int($0) }), timeline > 0,
               let system = try row.value(of: "system_identifier"), !system.isEmpty, system.allSatisfy(\.isASCIIDigit),
               let started = try row.value(of: "started_at"), !started.isEmpty,
               let port = try row.value(of: "port"), !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCIIDigit)
-        else { throw .queryFailed(detail: "incomplete answer to the guard's query: \(row.values)") }
+        else { throw .queryFailed(row.statement, detail: "incomplete answer: \(row.values)") }
         self.init(inRecovery: role == "t", timeline: timeline, systemIdentifier: system, startedAt: started, port: port,
-                  standbys: try StreamingStandby.list(from: try row.value(of: "standbys")))
+                  standbys: try StreamingStandby.list(from: try row.value(of: "standbys"), answering: row.statement))
     }
 
     init(inRecovery: Bool, timeline: Int, systemIdentifier: String, startedAt: String, port: String,

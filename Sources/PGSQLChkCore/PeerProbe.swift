@@ -11,10 +11,10 @@ import Glibc
 /// `deadline` is reported as timed out in the phase it was in.
 enum PeerProbe {
     /// `listingStandbys`: ask a primary for its senders too
-    /// (``NodePosition/queryListingStandbys``), for `/synchronous`.
+    /// (``Statement/standbyList``), for `/synchronous`.
     static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, listingStandbys: Bool = false,
                     before deadline: Deadline) -> [PeerReport] {
-        let statement = listingStandbys ? NodePosition.queryListingStandbys : NodePosition.query
+        let statement: Statement = listingStandbys ? .standbyList : .position
         var reports = peers.map { PeerReport(peer: $0, outcome: .failure(.timedOut(phase: .resolving))) }
         var inquiries: [Inquiry] = []
         var lookups: [(index: Int, lookup: HostLookup)] = []
@@ -81,15 +81,16 @@ enum PeerProbe {
         }
 
         let index: Int
-        let statement: String
+        let statement: Statement
         let connection: PostgresConnection
         var stage = Stage.connecting(events: Int16(POLLOUT))
-        var results = QueryResults()
         var outcome: Result<NodePosition, ProbeFailure>?
+        var results: QueryResults
 
-        init(index: Int, statement: String, connection: consuming PostgresConnection) {
+        init(index: Int, statement: Statement, connection: consuming PostgresConnection) {
             self.index = index
             self.statement = statement
+            results = QueryResults(statement: statement)
             self.connection = connection
         }
 
@@ -126,12 +127,12 @@ enum PeerProbe {
                         stage = .sending
                     }
                 case .sending:
-                    guard try connection.flush(readable: readable) else { return }
+                    guard try connection.flush(readable: readable, answering: statement) else { return }
                     stage = .receiving
                     // The answer may have been taken in while flushing.
                     try finishIfAnswered()
                 case .receiving:
-                    try connection.receive()
+                    try connection.receive(answering: statement)
                     try finishIfAnswered()
                 }
             } catch {

@@ -64,13 +64,12 @@ struct PostgresConnection: ~Copyable {
     }
 
     /// One step of the login: the `poll()` events to wait for before the
-    /// next step, or nil once logged in (the connection is then non-blocking).
+    /// next step, or nil once logged in.
     ///
-    /// (libpq: `PQconnectPoll`, `PQsetnonblocking`.)
+    /// (libpq: `PQconnectPoll`.)
     func continueConnecting() throws(ProbeFailure) -> Int16? {
         switch pq.pointee.PQconnectPoll(connection) {
         case PGRES_POLLING_OK:
-            guard pq.pointee.PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(detail: errorMessage) }
             return nil
         case PGRES_POLLING_FAILED:
             throw connectionFailure()
@@ -95,60 +94,63 @@ struct PostgresConnection: ~Copyable {
         }
     }
 
-    /// Sends `sql`, with `parameters` as its `$1`, `$2`... (text, nil as
+    /// Sends `statement`, with `parameters` as its `$1`, `$2`... (text, nil as
     /// NULL), and returns the first row of its result, NULLs as nil.
     ///
     /// (libpq: `PQsendQuery` or `PQsendQueryParams`, `PQflush`,
     /// `PQconsumeInput`, `PQgetResult`.)
-    func firstRow(of sql: String, parameters: [String?] = [], before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
+    func firstRow(of statement: Statement, parameters: [String?] = [], before deadline: Deadline) throws(ProbeFailure) -> QueryRow {
         let phase = CheckPhase.querying
-        if parameters.isEmpty { try send(sql) } else { try send(sql, parameters: parameters) }
+        try send(statement, parameters: parameters)
         var readable = false
-        while try !flush(readable: readable) {
-            let ready = try waitForSocket(Int16(POLLIN | POLLOUT), before: deadline, while: phase)
+        while try !flush(readable: readable, answering: statement) {
+            let ready = try waitForSocket(Int16(POLLIN | POLLOUT), before: deadline, while: phase, answering: statement)
             readable = ready & Int16(POLLIN) != 0
         }
-        var results = QueryResults()
+        var results = QueryResults(statement: statement)
         while !takeResults(into: &results) {
-            try waitForSocket(Int16(POLLIN), before: deadline, while: phase)
-            try receive()
+            try waitForSocket(Int16(POLLIN), before: deadline, while: phase, answering: statement)
+            try receive(answering: statement)
         }
         return try results.firstRow()
     }
 
-    /// Queues `sql` for sending. (libpq: `PQsendQuery`.)
-    func send(_ sql: String) throws(ProbeFailure) {
-        guard pq.pointee.PQsendQuery(connection, sql) == 1 else { throw .queryFailed(detail: errorMessage) }
-    }
-
-    /// Queues `sql` with its parameters, all as text (the server infers
-    /// their types), so that no value is ever spliced into SQL.
-    /// (libpq: `PQsendQueryParams`.)
-    func send(_ sql: String, parameters: [String?]) throws(ProbeFailure) {
+    /// Queues `statement` for sending, with its parameters, if any, all as
+    /// text (the server infers their types), so that no value is ever
+    /// spliced into SQL. The connection is made non-blocking first, which
+    /// libpq allows only once nothing is left to flush: once logged in, and
+    /// between statements. (libpq: `PQsetnonblocking`, `PQsendQuery` or
+    /// `PQsendQueryParams`.)
+    func send(_ statement: Statement, parameters: [String?] = []) throws(ProbeFailure) {
+        guard pq.pointee.PQsetnonblocking(connection, 1) == 0 else { throw .queryFailed(statement, detail: errorMessage) }
+        guard !parameters.isEmpty else {
+            guard pq.pointee.PQsendQuery(connection, statement.sql) == 1 else { throw .queryFailed(statement, detail: errorMessage) }
+            return
+        }
         var values = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { values.forEach { free($0) } }
         let sent = values.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
-                pq.pointee.PQsendQueryParams(connection, sql, Int32(buffer.count), nil, $0, nil, nil, 0)
+                pq.pointee.PQsendQueryParams(connection, statement.sql, Int32(buffer.count), nil, $0, nil, nil, 0)
             }
         }
-        guard sent == 1 else { throw .queryFailed(detail: errorMessage) }
+        guard sent == 1 else { throw .queryFailed(statement, detail: errorMessage) }
     }
 
     /// Sends what is queued; true once all of it is sent. libpq's contract
     /// for a non-blocking send: wait for either direction, and take in what
     /// the server sends (`readable`) while bytes remain to flush.
     /// (libpq: `PQconsumeInput`, `PQflush`.)
-    func flush(readable: Bool) throws(ProbeFailure) -> Bool {
-        if readable { try receive() }
+    func flush(readable: Bool, answering statement: Statement) throws(ProbeFailure) -> Bool {
+        if readable { try receive(answering: statement) }
         let flushed = pq.pointee.PQflush(connection)
-        guard flushed >= 0 else { throw .queryFailed(detail: errorMessage) }
+        guard flushed >= 0 else { throw .queryFailed(statement, detail: errorMessage) }
         return flushed == 0
     }
 
     /// Takes in what the server sent. (libpq: `PQconsumeInput`.)
-    func receive() throws(ProbeFailure) {
-        guard pq.pointee.PQconsumeInput(connection) == 1 else { throw .queryFailed(detail: errorMessage) }
+    func receive(answering statement: Statement) throws(ProbeFailure) {
+        guard pq.pointee.PQconsumeInput(connection) == 1 else { throw .queryFailed(statement, detail: errorMessage) }
     }
 
     /// Takes every result libpq holds complete into `results`; true once the
@@ -158,10 +160,11 @@ struct PostgresConnection: ~Copyable {
             guard let result = pq.pointee.PQgetResult(connection) else { return true }
             defer { pq.pointee.PQclear(result) }
             if pq.pointee.PQresultStatus(result) != PGRES_TUPLES_OK {
-                results.failure = results.failure ?? .queryFailed(detail: Text.oneLine(Self.text(pq.pointee.PQresultErrorMessage(result))))
+                results.failure = results.failure ?? .queryFailed(results.statement, detail: Text.oneLine(Self.text(pq.pointee.PQresultErrorMessage(result))))
             } else if results.row == nil, pq.pointee.PQntuples(result) > 0 {
                 let columns = 0..<pq.pointee.PQnfields(result)
                 results.row = QueryRow(
+                    statement: results.statement,
                     columns: columns.map { Self.text(pq.pointee.PQfname(result, $0)) },
                     values: columns.map { pq.pointee.PQgetisnull(result, 0, $0) != 0 ? nil : Self.text(pq.pointee.PQgetvalue(result, 0, $0)) }
                 )
@@ -204,8 +207,11 @@ struct PostgresConnection: ~Copyable {
     }
 
     /// Waits until libpq's socket is ready for `events`; returns `revents`.
+    /// A failed `poll()` fails `statement` when one is on its way, else the
+    /// connection.
     @discardableResult
-    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: CheckPhase) throws(ProbeFailure) -> Int16 {
+    private func waitForSocket(_ events: Int16, before deadline: Deadline, while phase: CheckPhase,
+                               answering statement: Statement? = nil) throws(ProbeFailure) -> Int16 {
         let socket = pq.pointee.PQsocket(connection)
         guard socket >= 0 else { throw .noResponse(detail: "libpq has no socket: \(errorMessage)") }
         switch deadline.wait(for: events, on: socket) {
@@ -215,13 +221,15 @@ struct PostgresConnection: ~Copyable {
             throw .timedOut(phase: phase)
         case .failed(let error):
             let detail = "poll failed while \(phase.rawValue): errno \(error)"
-            throw phase == .querying ? .queryFailed(detail: detail) : .noResponse(detail: detail)
+            throw statement.map { .queryFailed($0, detail: detail) } ?? .noResponse(detail: detail)
         }
     }
 }
 
 /// What the results of one statement came to, gathered as libpq completes them.
 struct QueryResults {
+    /// The statement they answer.
+    let statement: Statement
     /// The first row of the first result that had one.
     var row: QueryRow?
     /// The first error a result reported.
@@ -230,7 +238,7 @@ struct QueryResults {
     /// The row, or why there is none.
     func firstRow() throws(ProbeFailure) -> QueryRow {
         if let failure { throw failure }
-        guard let row else { throw .queryFailed(detail: "the statement returned no row") }
+        guard let row else { throw .queryFailed(statement, detail: "the statement returned no row") }
         return row
     }
 }
@@ -238,6 +246,8 @@ struct QueryResults {
 /// One row of a result, read by column name so that a column added to a
 /// statement cannot shift the others.
 struct QueryRow: Equatable, Sendable {
+    /// The statement it answers: what a failure to read it names.
+    let statement: Statement
     /// The column names, as the statement gives them (`AS name`).
     let columns: [String]
     /// The values, NULL as nil, in the order of ``columns``.
@@ -246,7 +256,7 @@ struct QueryRow: Equatable, Sendable {
     /// The value of `column`; a query failure when the row has no such column.
     func value(of column: String) throws(ProbeFailure) -> String? {
         guard let index = columns.firstIndex(of: column), index < values.count else {
-            throw .queryFailed(detail: "the statement returned no column \(column)")
+            throw .queryFailed(statement, detail: "the statement returned no column \(column)")
         }
         return values[index]
     }

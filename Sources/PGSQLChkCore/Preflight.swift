@@ -273,21 +273,14 @@ enum Preflight {
         return .fence(legacy)
     }
 
-    /// The privileges the preflight asks about, on the login's connection.
-    static let privilegesQuery = """
-        SELECT r.rolname AS role, r.rolsuper AS superuser,
-          pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AS reads_all_stats
-        FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER
-        """
-
     private static func logIn(_ settings: ConnectionSettings, deadline: Deadline) -> Result<Login, ProbeFailure> {
         Result { () throws(ProbeFailure) -> Login in
             let start = Deadline.now()
             let connection = try PostgresConnection.connect(settings, before: deadline) { _ in }
-            let state = try RoleProbe.nodeState(from: try connection.firstRow(of: RoleProbe.replicationQuery, before: deadline),
+            let state = try RoleProbe.nodeState(from: try connection.firstRow(of: .replication, before: deadline),
                                                 serverVersion: connection.serverVersion)
-            let position = try NodePosition(row: try connection.firstRow(of: NodePosition.query, before: deadline))
-            let privileges = try connection.firstRow(of: privilegesQuery, before: deadline)
+            let position = try NodePosition(row: try connection.firstRow(of: .position, before: deadline))
+            let privileges = try connection.firstRow(of: .privileges, before: deadline)
             return Login(state: state, position: position, role: try privileges.value(of: "role") ?? "",
                          readsAllStats: try privileges.value(of: "reads_all_stats") == "t",
                          superuser: try privileges.value(of: "superuser") == "t",

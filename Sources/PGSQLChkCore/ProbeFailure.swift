@@ -21,8 +21,8 @@ enum ProbeFailure: Error, Equatable, Sendable {
     case misconfigured(detail: String)
     /// The deadline passed before the answer was known.
     case timedOut(phase: CheckPhase)
-    /// Connected, but the role query failed or answered something unexpected.
-    case queryFailed(detail: String)
+    /// Connected, but a statement failed or answered something unexpected.
+    case queryFailed(Statement, detail: String)
     /// libpq itself could not be loaded (`dlopen` of `libpq.so.5`); no server was asked.
     case libraryMissing(detail: String)
 
@@ -64,7 +64,7 @@ enum ProbeFailure: Error, Equatable, Sendable {
         case .connectionRejected(let sqlstate, _): "connection rejected (SQLSTATE \(sqlstate))"
         case .misconfigured: "invalid connection settings"
         case .timedOut(let phase): "timeout while \(phase.rawValue)"
-        case .queryFailed: "role query failed"
+        case .queryFailed(let statement, _): "\(statement.rawValue) query failed"
         case .libraryMissing: "libpq could not be loaded"
         }
     }
@@ -74,7 +74,7 @@ enum ProbeFailure: Error, Equatable, Sendable {
         switch self {
         case .noResponse(let detail), .tlsFailed(_, let detail), .authenticationFailed(let detail), .authorizationFailed(let detail),
              .tooManyConnections(let detail), .notAcceptingConnections(let detail),
-             .connectionRejected(_, let detail), .misconfigured(let detail), .queryFailed(let detail),
+             .connectionRejected(_, let detail), .misconfigured(let detail), .queryFailed(_, let detail),
              .libraryMissing(let detail):
             detail
         case .timedOut(let phase):

@@ -61,7 +61,7 @@ struct ResultCache {
     /// | `notAcceptingConnections` | yes | starting up, shutting down, recovering |
     /// | `connectionRejected` | yes | the server said no, for a reason not the credentials' (class 28 is `authenticationFailed`) |
     /// | `authorizationFailed` | yes | database and role are in the key |
-    /// | `queryFailed` | yes | the server failed the role query |
+    /// | `queryFailed` | yes | the server failed one of the probe's statements |
     /// | `timedOut` | no | the asking check's deadline (`-t`) ran out |
     /// | `authenticationFailed` | no | the asking check's credentials, not in the key |
     /// | `tlsFailed` | no | the asking check's certificate and key files, not in the key |

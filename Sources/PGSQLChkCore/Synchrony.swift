@@ -14,18 +14,10 @@ struct StandbyIdentity: Equatable, Sendable {
     /// or its `conninfo` is hidden from the monitoring role.
     var applicationName: String?
 
-    /// The statement that asks for it, on the standby's probe connection
-    /// after the replication statement. Schema-qualified as in ``RoleProbe``.
-    static let query = """
-        SELECT (pg_catalog.pg_control_system()).system_identifier AS system_identifier,
-          w.slot_name AS slot_name, w.conninfo AS conninfo
-        FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_stat_wal_receiver w ON true
-        """
-
-    /// Reads the row ``query`` returns, by column name.
+    /// Reads the row ``Statement/standbyIdentity`` returns, by column name.
     init(row: QueryRow) throws(ProbeFailure) {
         guard let system = try row.value(of: "system_identifier"), !system.isEmpty, system.allSatisfy(\.isASCIIDigit) else {
-            throw .queryFailed(detail: "incomplete answer to the standby identity query: \(row.values)")
+            throw .queryFailed(row.statement, detail: "incomplete answer: \(row.values)")
         }
         self.init(systemIdentifier: system, slotName: try row.value(of: "slot_name").flatMap { $0.isEmpty ? nil : $0 },
                   applicationName: try row.value(of: "conninfo").flatMap(Self.applicationName(inReceiverConninfo:)))
@@ -78,15 +70,15 @@ struct StreamingStandby: Equatable, Sendable {
     /// `sync` (a `FIRST n` standby) or `quorum` (an `ANY n` candidate).
     var isSynchronous: Bool { syncState == "sync" || syncState == "quorum" }
 
-    /// The primary's senders as ``NodePosition/query`` lists them: records
+    /// The primary's senders as ``Statement/standbyList`` lists them: records
     /// separated by ASCII RS, fields by US (`pg_stat_replication` replaces
     /// every non-printable character of an `application_name` with `?`, so
     /// neither can occur in one). nil or empty: no sender at all.
-    static func list(from text: String?) throws(ProbeFailure) -> [StreamingStandby] {
+    static func list(from text: String?, answering statement: Statement) throws(ProbeFailure) -> [StreamingStandby] {
         guard let text, !text.isEmpty else { return [] }
         return try text.split(separator: "\u{1E}", omittingEmptySubsequences: false).map { record throws(ProbeFailure) in
             let fields = record.split(separator: "\u{1F}", omittingEmptySubsequences: false)
-            guard fields.count == 3 else { throw .queryFailed(detail: "malformed standby list in the peer's answer: \(text)") }
+            guard fields.count == 3 else { throw .queryFailed(statement, detail: "malformed standby list: \(text)") }
             return StreamingStandby(applicationName: String(fields[2]), slotName: fields[1].isEmpty ? nil : String(fields[1]),
                                     syncState: String(fields[0]))
         }

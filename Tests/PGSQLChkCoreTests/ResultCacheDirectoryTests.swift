@@ -67,7 +67,7 @@ struct ResultCacheDirectoryTests {
         (.notAcceptingConnections(detail: "57P03"), true),
         (.connectionRejected(sqlstate: "08P01", detail: "protocol"), true),
         (.authorizationFailed(detail: "3D000"), true),
-        (.queryFailed(detail: "canceling statement"), true),
+        (.queryFailed(.replication, detail: "canceling statement"), true),
         (.timedOut(phase: .querying), false),
         (.timedOut(phase: .connecting), false),
         (.authenticationFailed(detail: "fe_sendauth: no password supplied"), false),

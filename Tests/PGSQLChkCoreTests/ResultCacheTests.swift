@@ -51,7 +51,8 @@ struct CacheEntryTests {
         .failure(.connectionRejected(sqlstate: "08P01", detail: "protocol")),
         .failure(.misconfigured(detail: "invalid sslmode value")),
         .failure(.timedOut(phase: .loggingIn)),
-        .failure(.queryFailed(detail: "")),
+        .failure(.queryFailed(.replication, detail: "")),
+        .failure(.queryFailed(.standbyList, detail: "ERROR:  permission denied")),
         .failure(.libraryMissing(detail: "libpq.so.5: cannot open shared object file")),
     ]
 
@@ -68,7 +69,7 @@ struct CacheEntryTests {
     @Test("a primary's entry is these lines, in this order")
     func format() {
         #expect(Self.entry(Self.outcomes[0]).encoded == """
-            pgsqlchk-cache 5
+            pgsqlchk-cache 6
             key 0123456789abcdef
             boot 1767225600
             probed 5000000000
@@ -98,14 +99,14 @@ struct CacheEntryTests {
 
     @Test("a newline in a server's text cannot forge a field")
     func newlinesFlattened() throws {
-        let entry = Self.entry(.failure(.queryFailed(detail: "x\nin_recovery f\nend")))
-        #expect(entry.encoded.split(separator: "\n").count == 9)
-        #expect(try CacheEntry.decode(entry.encoded).outcome == .failure(.queryFailed(detail: "x in_recovery f end")))
+        let entry = Self.entry(.failure(.queryFailed(.role, detail: "x\nin_recovery f\nend")))
+        #expect(entry.encoded.split(separator: "\n").count == 10)
+        #expect(try CacheEntry.decode(entry.encoded).outcome == .failure(.queryFailed(.role, detail: "x in_recovery f end")))
     }
 
     /// Each line is a change to a valid entry's text that must make it corrupt.
     @Test("anything but what encoded writes is corrupt", arguments: [
-        ("pgsqlchk-cache 5", "pgsqlchk-cache 4"),
+        ("pgsqlchk-cache 6", "pgsqlchk-cache 5"),
         ("probe_duration_ms 12\n", ""),
         ("probe_duration_ms 12", "probe_duration_ms -12"),
         ("identity none", "identity"),

@@ -7,7 +7,7 @@ struct RoleProbeTests {
 
     /// A row as the replication statement returns it, by column name.
     static func row(_ values: [RoleProbe.Column: String]) -> QueryRow {
-        QueryRow(columns: names, values: RoleProbe.Column.allCases.map { values[$0] })
+        QueryRow(statement: .replication, columns: names, values: RoleProbe.Column.allCases.map { values[$0] })
     }
 
     static let standby: [RoleProbe.Column: String] = [
@@ -35,7 +35,7 @@ struct RoleProbeTests {
     @Test("columns are read by name, whatever their order")
     func columnOrder() throws {
         let row = Self.row(Self.standby)
-        let reversed = QueryRow(columns: row.columns.reversed(), values: row.values.reversed())
+        let reversed = QueryRow(statement: row.statement, columns: row.columns.reversed(), values: row.values.reversed())
         #expect(try RoleProbe.nodeState(from: reversed, serverVersion: "") == RoleProbe.nodeState(from: row, serverVersion: ""))
     }
 
@@ -63,22 +63,22 @@ struct RoleProbeTests {
         let row = Self.row(Self.standby)
         let kept = row.columns.indices.filter { row.columns[$0] != column.rawValue }
         let error = #expect(throws: ProbeFailure.self) {
-            try RoleProbe.nodeState(from: QueryRow(columns: kept.map { row.columns[$0] }, values: kept.map { row.values[$0] }), serverVersion: "")
+            try RoleProbe.nodeState(from: QueryRow(statement: .replication, columns: kept.map { row.columns[$0] }, values: kept.map { row.values[$0] }), serverVersion: "")
         }
-        #expect(error == .queryFailed(detail: "the statement returned no column \(column.rawValue)"))
+        #expect(error == .queryFailed(.replication, detail: "the statement returned no column \(column.rawValue)"))
     }
 
     @Test("the replication statement names every column the probe reads", arguments: RoleProbe.Column.allCases)
     func statementNamesColumn(column: RoleProbe.Column) {
         let named = column == .inRecovery ? "SELECT s.in_recovery," : "AS \(column.rawValue)"
-        #expect(RoleProbe.replicationQuery.containsText(named))
+        #expect(Statement.replication.sql.containsText(named))
     }
 
     @Test("the slots statement asks everything the replication statement does, and names every column the slots are read from",
           arguments: RoleProbe.SlotsColumn.allCases)
     func slotsStatementNamesColumn(column: RoleProbe.SlotsColumn) {
-        #expect(RoleProbe.slotsQuery.containsText("AS \(column.rawValue)"))
-        #expect(RoleProbe.Column.allCases.allSatisfy { RoleProbe.slotsQuery.containsText($0 == .inRecovery ? "SELECT s.in_recovery," : "AS \($0.rawValue)") })
+        #expect(Statement.connectionSlots.sql.containsText("AS \(column.rawValue)"))
+        #expect(RoleProbe.Column.allCases.allSatisfy { Statement.connectionSlots.sql.containsText($0 == .inRecovery ? "SELECT s.in_recovery," : "AS \($0.rawValue)") })
     }
 
     static let slotsNames = RoleProbe.SlotsColumn.allCases.map(\.rawValue)
@@ -95,46 +95,11 @@ struct RoleProbeTests {
         (["20", "3", "0", "14", "2", "12", "1", "127.0.0.1 two 1"], nil),
     ] as [([String?], ConnectionSlots?)])
     func slotsRow(values: [String?], slots: ConnectionSlots?) throws {
-        let row = QueryRow(columns: Self.slotsNames.reversed(), values: values.reversed())
+        let row = QueryRow(statement: .connectionSlots, columns: Self.slotsNames.reversed(), values: values.reversed())
         if let slots {
             #expect(try RoleProbe.connectionSlots(from: row) == slots)
         } else {
             #expect(throws: ProbeFailure.self) { try RoleProbe.connectionSlots(from: row) }
         }
-    }
-
-    @Test("no operator in any statement resolves through the search path",
-          arguments: [RoleProbe.roleQuery, RoleProbe.replicationQuery, RoleProbe.slotsQuery, NodePosition.query,
-                      NodePosition.queryListingStandbys, StandbyIdentity.query])
-    func operatorsQualified(statement: String) {
-        #expect(Self.unqualifiedOperators(in: statement) == [])
-    }
-
-    @Test("the operator guard itself catches an unqualified operator", arguments: ["SELECT 1 * 2", "SELECT a <= b", "SELECT 'x' || y", "SELECT -1"])
-    func guardCatches(statement: String) {
-        #expect(Self.unqualifiedOperators(in: statement) != [])
-    }
-
-    /// Operator characters outside string literals and outside
-    /// `OPERATOR(pg_catalog.x)`; `::` casts, `(`, `)`, `,` and `.` are syntax.
-    static func unqualifiedOperators(in statement: String) -> [String] {
-        let operatorCharacters = Set("+-*/<>=~!@#%^&|`?")
-        var found: [String] = []
-        var text = Substring(statement)
-        while let character = text.first {
-            if character == "'" {
-                text = text.dropFirst().drop { $0 != "'" }.dropFirst()
-            } else if text.hasPrefix("OPERATOR(pg_catalog.") {
-                text = text.drop { $0 != ")" }.dropFirst()
-            } else if text.hasPrefix("::") {
-                text = text.dropFirst(2)
-            } else if operatorCharacters.contains(character) {
-                found.append(String(text.prefix { operatorCharacters.contains($0) }))
-                text = text.drop { operatorCharacters.contains($0) }
-            } else {
-                text = text.dropFirst()
-            }
-        }
-        return found
     }
 }

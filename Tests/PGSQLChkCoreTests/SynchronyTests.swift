@@ -72,9 +72,11 @@ struct SynchronyTests {
 
     @Test("a primary's senders read back from the query's separators; a malformed list is a query failure")
     func senderList() throws {
-        #expect(try StreamingStandby.list(from: nil) == [])
-        #expect(try StreamingStandby.list(from: "sync\u{1F}s1\u{1F}db 2\u{1E}async\u{1F}\u{1F}db3")
+        #expect(try StreamingStandby.list(from: nil, answering: .standbyList) == [])
+        #expect(try StreamingStandby.list(from: "sync\u{1F}s1\u{1F}db 2\u{1E}async\u{1F}\u{1F}db3", answering: .standbyList)
             == [Self.sender("db 2", "sync", slot: "s1"), Self.sender("db3", "async")])
-        #expect(throws: ProbeFailure.self) { try StreamingStandby.list(from: "sync\u{1F}db2") }
+        #expect(throws: ProbeFailure.queryFailed(.standbyList, detail: "malformed standby list: sync\u{1F}db2")) {
+            try StreamingStandby.list(from: "sync\u{1F}db2", answering: .standbyList)
+        }
     }
 }

@@ -55,7 +55,10 @@ struct VerdictTests {
         (.timedOut(phase: .loggingIn), "timeout while logging in"),
         (.timedOut(phase: .resolving), "timeout while looking up the server's host name"),
         (.tlsFailed(.serverWithoutTLS, detail: "x"), "server does not support SSL, but sslmode requires it"),
-        (.queryFailed(detail: "x"), "role query failed"),
+        (.queryFailed(.role, detail: "x"), "role query failed"),
+        (.queryFailed(.replication, detail: "x"), "replication query failed"),
+        (.queryFailed(.connectionSlots, detail: "x"), "connection slots query failed"),
+        (.queryFailed(.position, detail: "x"), "position query failed"),
     ])
     func failureReasons(failure: ProbeFailure, reason: String) {
         #expect(failure.reason == reason)

@@ -212,7 +212,7 @@ extension LiveServers {
         func lagOfUnknownPrimaryPosition(primaryPosition: String, behind: String) throws {
             // A new receiver has no latest_end_lsn until its first message:
             // a moment too short to catch, so the row is made here.
-            let probed = "SELECT \(RoleProbe.replicationColumns)\n"
+            let probed = "SELECT \(Statement.replicationColumns)\n"
                 + "FROM (VALUES (true, '0/3000148'::pg_lsn, '0/3000148'::pg_lsn, 0::bigint)) s(in_recovery, received, replayed, replay_age)\n"
                 + "LEFT JOIN (VALUES ('streaming'::text, 1, \(primaryPosition)::pg_lsn, 0::bigint)) w(status, received_tli, latest_end_lsn, receipt_age) ON true"
             let found = cluster.sql(.standby, "SELECT COALESCE(behind_primary_bytes::text, 'unknown') FROM (\(probed)) q")
