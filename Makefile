@@ -4,7 +4,7 @@
 SWIFT        ?= swift
 RELEASE_DIR  := .build/release
 BINARY       := $(RELEASE_DIR)/pgsqlchk
-VERSION      := $(shell sed -n 's/^public let pgsqlchkVersion = "\(.*\)"/\1/p' Sources/PGSQLChkCore/Version.swift)
+VERSION      := $(shell sed -n 's/^public let pgsqlchkVersion = "\(.*\)"/\1/p' Sources/PGSQLChkCore/CommandLine/Version.swift)
 
 # Start-up is on the hot path (one process per check), so the release binary
 # carries the Swift runtime, libstdc++ and libgcc statically, is not PIE, and

@@ -212,14 +212,19 @@ struct DeploymentSampleTests {
 
     // MARK: - Reading the samples
 
-    /// The lines of a file of this repository, found from this file's path
-    /// (`Tests/PGSQLChkCoreTests/`), or nil if it cannot be read.
-    static func lines(of path: String) -> [String]? {
+    /// The repository: the nearest folder above this file that holds
+    /// `Package.swift`, wherever the test files are moved to.
+    static let repository: String = {
         var root = #filePath
-        for _ in 0..<3 {
+        repeat {
             root = String(root[..<(root.lastIndex(of: "/") ?? root.startIndex)])
-        }
-        guard let file = fopen(root + "/" + path, "r") else { return nil }
+        } while !root.isEmpty && access(root + "/Package.swift", F_OK) != 0
+        return root
+    }()
+
+    /// The lines of a file of this repository, or nil if it cannot be read.
+    static func lines(of path: String) -> [String]? {
+        guard let file = fopen(repository + "/" + path, "r") else { return nil }
         defer { fclose(file) }
         var lines: [String] = []
         var line: UnsafeMutablePointer<CChar>?
