@@ -134,7 +134,7 @@ struct ResultCache {
             directory = open(settings.directory, flags)
         }
         guard directory >= 0 else {
-            report("result cache off: cannot open \(settings.directory): \(String(cString: strerror(errno)))")
+            report("result cache off: cannot open \(settings.directory): \(Errno.current)")
             return nil
         }
         var status = stat()
@@ -152,7 +152,7 @@ struct ResultCache {
         let name = digest + ".entry"
         let file = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard file >= 0 else {
-            if errno != ENOENT { report("result cache: ignoring \(name): \(String(cString: strerror(errno)))") }
+            if errno != ENOENT { report("result cache: ignoring \(name): \(Errno.current)") }
             return nil
         }
         defer { close(file) }
@@ -162,22 +162,17 @@ struct ResultCache {
             report("result cache: ignoring \(name): not a regular file of uid \(geteuid()) under \(CacheEntry.maximumSize) bytes")
             return nil
         }
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
-        var count = 0
-        while count < bytes.count {
-            let received = bytes.withUnsafeMutableBytes { read(file, $0.baseAddress! + count, $0.count - count) }
-            if received < 0, errno == EINTR { continue }
-            guard received > 0 else { break }
-            count += received
-        }
         do {
-            let entry = try CacheEntry.decode(String(decoding: bytes[..<count], as: UTF8.self))
+            // One byte more than fstat() said: an entry that grew is cut short and corrupt.
+            let bytes = try POSIX.readAll(from: file, limit: Int(status.st_size) + 1)
+            let entry = try CacheEntry.decode(String(decoding: bytes, as: UTF8.self))
             let age = try entry.age(answering: digest, ttl: settings.ttl, now: BootClock.now(), boot: BootClock.bootTime())
             return Answer(outcome: entry.outcome, age: age, probeDuration: entry.probeDuration)
-        } catch .expired {
+        } catch let error as CacheEntry.Problem {
+            if error != .expired { report("result cache: ignoring \(name): \(error.description)") }
             return nil
         } catch {
-            report("result cache: ignoring \(name): \(error.description)")
+            report("result cache: ignoring \(name): \(error)")
             return nil
         }
     }
@@ -198,7 +193,7 @@ struct ResultCache {
     private func lock(in directory: Int32, _ digest: String, waitingUntil waitEnd: Deadline) -> Locking {
         guard var lock = openLock(in: directory, digest) else { return .unusable }
         while true {
-            if flock(lock, LOCK_EX | LOCK_NB) == 0 {
+            if POSIX.retryingInterrupted({ flock(lock, LOCK_EX | LOCK_NB) }) == 0 {
                 // A pruning check may have removed the file between our open
                 // and our lock: a lock on a file no longer named excludes no one.
                 if isStillNamed(lock, digest + ".lock", in: directory) { return .held(lock) }
@@ -207,8 +202,8 @@ struct ResultCache {
                 lock = reopened
                 continue
             }
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                report("result cache: cannot lock \(digest).lock: \(String(cString: strerror(errno)))")
+            guard errno == EWOULDBLOCK else {
+                report("result cache: cannot lock \(digest).lock: \(Errno.current)")
                 close(lock)
                 return .unusable
             }
@@ -307,7 +302,7 @@ struct ResultCache {
             if lock >= 0, fstat(lock, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_uid == geteuid() {
                 return lock
             }
-            let problem = lock >= 0 ? "not a regular file of uid \(geteuid())" : String(cString: strerror(errno))
+            let problem = lock >= 0 ? "not a regular file of uid \(geteuid())" : Errno.current.description
             if lock >= 0 { close(lock) }
             report("result cache: replacing \(name): \(problem)")
             guard unlinkat(directory, name, 0) == 0 else { break }
@@ -316,10 +311,9 @@ struct ResultCache {
         return nil
     }
 
-    /// Writes `entry` to a new file, then renames it over the entry, so a
-    /// reader sees the old entry or the new one, whole. rename() replaces a
-    /// symlink or another user's file in the entry's place without following
-    /// or opening it.
+    /// Writes `entry` over the old one (``POSIX/replace(_:in:with:temporary:mode:durably:)``),
+    /// so a reader sees the old entry or the new one, whole. Not synced: an
+    /// entry lost in a crash costs one probe, a sync would cost every write.
     private func write(_ entry: CacheEntry, in directory: Int32, _ digest: String) {
         let bytes = Array(entry.encoded.utf8)
         guard bytes.count <= CacheEntry.maximumSize else {
@@ -327,28 +321,10 @@ struct ResultCache {
             return
         }
         let temporary = "\(digest).\(getpid()).new"
-        var file = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        if file < 0, errno == EEXIST {
-            // Left by a check with this pid that died before its rename().
-            unlinkat(directory, temporary, 0)
-            file = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        }
-        guard file >= 0 else {
-            report("result cache: cannot write \(temporary): \(String(cString: strerror(errno)))")
-            return
-        }
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { Glibc.write(file, $0.baseAddress! + written, $0.count - written) }
-            if result < 0, errno == EINTR { continue }
-            guard result > 0 else { break }
-            written += result
-        }
-        close(file)
-        guard written == bytes.count, renameat(directory, temporary, directory, digest + ".entry") == 0 else {
-            report("result cache: cannot write \(digest).entry: \(String(cString: strerror(errno)))")
-            unlinkat(directory, temporary, 0)
-            return
+        do {
+            try POSIX.replace(digest + ".entry", in: directory, with: bytes, temporary: temporary, mode: 0o600, durably: false)
+        } catch {
+            report("result cache: cannot write \(error.step == .creating ? temporary : digest + ".entry"): \(error.error)")
         }
     }
 }

@@ -114,23 +114,12 @@ enum CheckPeer {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Writes the whole answer to stdout in one call, retrying only what a
-    /// signal interrupted.
+    /// Writes the whole answer to stdout in one call, continuing only what a
+    /// signal or a full socket buffer cut short.
     ///
-    /// Returns the `errno` of a failed write (EPIPE when the peer has gone), or nil.
-    static func write(_ bytes: [UInt8]) -> Int32? {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { buffer in
-                Glibc.write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-            }
-            if written >= 0 {
-                offset += written
-            } else if errno != EINTR {
-                return errno
-            }
-        }
-        return nil
+    /// Throws the failed write's `errno` (EPIPE when the peer has gone).
+    static func write(_ bytes: [UInt8]) throws(Errno) {
+        try POSIX.writeAll(bytes, to: STDOUT_FILENO)
     }
 
     /// Ends the connection with a normal close: FIN after the answer, then reads
@@ -148,19 +137,14 @@ enum CheckPeer {
 
     /// One `read()` after `poll()`.
     private static func read(upTo count: Int, before stop: Deadline) -> Chunk {
-        while true {
-            switch stop.wait(for: Int16(POLLIN), on: STDIN_FILENO) {
-            case .timedOut:
-                return .timedOut
-            case .failed:
-                return .closed
-            case .ready:
-                var buffer = [UInt8](repeating: 0, count: count)
-                let received = buffer.withUnsafeMutableBytes { Glibc.read(STDIN_FILENO, $0.baseAddress, count) }
-                if received < 0, errno == EINTR { continue }
-                guard received > 0 else { return .closed }
-                return .bytes(Array(buffer[..<received]))
-            }
+        switch stop.wait(for: Int16(POLLIN), on: STDIN_FILENO) {
+        case .timedOut:
+            return .timedOut
+        case .failed:
+            return .closed
+        case .ready:
+            guard let chunk = try? POSIX.readSome(from: STDIN_FILENO, upTo: count), !chunk.isEmpty else { return .closed }
+            return .bytes(chunk)
         }
     }
 }

@@ -63,13 +63,12 @@ extension Deadline {
     /// signals, but never past this deadline. (C: `poll()`.)
     func wait(for events: Int16, on descriptor: Int32) -> Readiness {
         var request = pollfd(fd: descriptor, events: events, revents: 0)
-        while true {
+        let ready = POSIX.retryingInterrupted { () -> Int32 in
             let left = remaining()
-            guard left.value > 0 else { return .timedOut }
-            let ready = poll(&request, 1, Int32(left.value))
-            if ready > 0 { return .ready(events: request.revents) }
-            if ready == 0 { return .timedOut }
-            if errno != EINTR { return .failed(errno: errno) }
+            return left.value > 0 ? poll(&request, 1, Int32(left.value)) : 0
         }
+        if ready > 0 { return .ready(events: request.revents) }
+        if ready == 0 { return .timedOut }
+        return .failed(errno: errno)
     }
 }

@@ -24,8 +24,7 @@ enum Diagnostics: Sendable {
         let line = Redaction.redactingPasswords(unredacted)
         switch self {
         case .standardError:
-            let text = Array("pgsqlchk: \(line)\n".utf8)
-            _ = text.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            try? POSIX.writeAll(Array("pgsqlchk: \(line)\n".utf8), to: STDERR_FILENO)
         case .syslog:
             openlog(syslogIdentity, LOG_PID, LOG_DAEMON)
             line.withCString { message in

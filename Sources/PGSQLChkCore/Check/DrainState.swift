@@ -30,7 +30,7 @@ enum DrainState: Equatable, Sendable {
         if stat(path, &status) == 0 { return .present }
         let error = errno
         guard error == ENOENT else {
-            let reason = "drain file \(path) cannot be checked: \(String(cString: strerror(error)))"
+            let reason = "drain file \(path) cannot be checked: \(Errno(error))"
             report(reason + "; routing as if it were absent")
             return .unreadable(reason: reason)
         }

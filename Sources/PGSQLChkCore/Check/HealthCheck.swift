@@ -79,7 +79,7 @@ struct HealthCheck {
         let armed = Backstop.arm(at: deadline, answering: timeoutAnswer(to: request, drain: drain, phase: .readingRequest),
                                  exitStatus: .unavailable, finishesConnection: mode == .checkConnection)
         if !armed {
-            diagnostics.report("could not arm the deadline's backstop: \(String(cString: strerror(errno)))")
+            diagnostics.report("could not arm the deadline's backstop: \(Errno.current)")
         }
         if mode == .checkConnection {
             let received = CheckPeer.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)

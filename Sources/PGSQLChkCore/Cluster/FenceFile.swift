@@ -78,28 +78,26 @@ struct FenceFile: Equatable, Sendable {
         case unreadable(reason: String)
     }
 
-    /// Reads the file. (C: `open` with `O_NOFOLLOW`, `fstat`, `read`.)
+    /// Reads the file. (C: `open` with `O_NOFOLLOW`, `fstat`, ``POSIX/readAll(from:limit:)``.)
     func read() -> Content {
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             let error = errno
             if error == ENOENT { return .absent }
             if error == ELOOP { return .unreadable(reason: "fence file \(path) is a symbolic link") }
-            return .unreadable(reason: "fence file \(path) cannot be read: \(String(cString: strerror(error)))")
+            return .unreadable(reason: "fence file \(path) cannot be read: \(Errno(error))")
         }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
             return .unreadable(reason: "fence file \(path) is not a regular file")
         }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: Self.sizeLimit + 1)
-        while bytes.count <= Self.sizeLimit {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else { return .unreadable(reason: "fence file \(path) cannot be read: \(String(cString: strerror(errno)))") }
-            if count == 0 { break }
-            bytes += buffer[..<count]
+        let bytes: [UInt8]
+        do {
+            // One byte more than a valid file holds, so that parse() sees it is too long.
+            bytes = try POSIX.readAll(from: descriptor, limit: Self.sizeLimit + 1)
+        } catch {
+            return .unreadable(reason: "fence file \(path) cannot be read: \(error)")
         }
         switch Self.parse(bytes) {
         case .success(let fence): return .fence(fence)
@@ -161,35 +159,28 @@ struct FenceFile: Equatable, Sendable {
         """
     }
 
-    /// Writes `fence` atomically: a new temporary file (`O_EXCL`, never
-    /// through a link), `fsync`, `rename` over the old name, `fsync` of the
-    /// directory. Returns why it failed, or nil.
+    /// Writes `fence` atomically and durably (``POSIX/replace(_:in:with:temporary:mode:durably:)``):
+    /// a new temporary file, never through a link, synced, renamed over the
+    /// old name, then the directory synced. Returns why it failed, or nil.
     func write(_ fence: Fence) -> String? {
-        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-        let temporary = "\(directory)/.\(name).\(getpid()).tmp"
-        let bytes = Array(Self.render(fence).utf8)
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { return "could not create \(temporary): \(String(cString: strerror(errno)))" }
-        var problem: String?
-        if bytes.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) != bytes.count {
-            problem = "could not write \(temporary): \(String(cString: strerror(errno)))"
-        } else if fsync(descriptor) != 0 {
-            problem = "could not sync \(temporary): \(String(cString: strerror(errno)))"
+        let directoryPath = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let temporaryName = ".\(name).\(getpid()).tmp"
+        let temporary = "\(directoryPath)/\(temporaryName)"
+        let directory = open(directoryPath.isEmpty ? "/" : directoryPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return "could not create \(temporary): \(Errno.current)" }
+        defer { close(directory) }
+        do {
+            try POSIX.replace(String(name), in: directory, with: Array(Self.render(fence).utf8), temporary: temporaryName,
+                              mode: 0o644, durably: true)
+            return nil
+        } catch {
+            switch error.step {
+            case .creating: return "could not create \(temporary): \(error.error)"
+            case .writing: return "could not write \(temporary): \(error.error)"
+            case .syncing: return "could not sync \(temporary): \(error.error)"
+            case .renaming: return "could not rename \(temporary) to \(path): \(error.error)"
+            }
         }
-        close(descriptor)
-        if problem == nil, rename(temporary, path) != 0 {
-            problem = "could not rename \(temporary) to \(path): \(String(cString: strerror(errno)))"
-        }
-        guard problem == nil else {
-            unlink(temporary)
-            return problem
-        }
-        let directoryDescriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
-        return nil
     }
 
     /// Removes the file; true when it was there. Throws the `errno` of any
@@ -207,5 +198,5 @@ struct FenceRemovalError: Error, Equatable, CustomStringConvertible {
     var path: String
     var errno: Int32
 
-    var description: String { "could not remove fence file \(path): \(String(cString: strerror(errno)))" }
+    var description: String { "could not remove fence file \(path): \(Errno(errno))" }
 }

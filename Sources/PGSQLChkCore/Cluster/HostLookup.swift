@@ -38,7 +38,7 @@ final class HostLookup {
         let status = pgsqlchk_lookup_result(lookup, &buffer, buffer.count)
         guard status == 0 else {
             // libpq's wording, which ConnectionFailureClassifier knows.
-            return .failure(.noResponse(detail: "could not translate host name \"\(host)\" to address: \(String(cString: gai_strerror(status)))"))
+            return .failure(.noResponse(detail: "could not translate host name \"\(host)\" to address: \(POSIX.lookupErrorText(status))"))
         }
         let text = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return .success(text.split(separator: ",").map(String.init))

@@ -32,7 +32,7 @@ enum PeerProbe {
             } else if let lookup = HostLookup(peer.host) {
                 lookups.append((index, lookup))
             } else {
-                reports[index].outcome = .failure(.noResponse(detail: "could not start looking up \(peer.host): \(String(cString: strerror(errno)))"))
+                reports[index].outcome = .failure(.noResponse(detail: "could not start looking up \(peer.host): \(Errno.current)"))
             }
         }
         while true {
@@ -43,10 +43,9 @@ enum PeerProbe {
             if active.isEmpty, lookups.isEmpty { break }
             var descriptors = lookups.map { pollfd(fd: $0.lookup.descriptor, events: Int16(POLLIN), revents: 0) }
                 + active.map { pollfd(fd: $0.connection.socket, events: $0.events, revents: 0) }
-            let left = deadline.remaining()
-            guard left.value > 0 else { break }
-            let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(left.value))
-            if ready < 0, errno != EINTR {
+            guard deadline.remaining().value > 0 else { break }
+            let ready = POSIX.retryingInterrupted { poll(&descriptors, nfds_t(descriptors.count), Int32(deadline.remaining().value)) }
+            if ready < 0 {
                 let detail = "poll failed while asking the peers: errno \(errno)"
                 active.forEach { $0.outcome = .failure(.noResponse(detail: detail)) }
                 lookups.forEach { reports[$0.index].outcome = .failure(.noResponse(detail: detail)) }

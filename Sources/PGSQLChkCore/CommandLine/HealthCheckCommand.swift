@@ -36,7 +36,7 @@ public enum HealthCheckCommand {
             let written = writeToTerminal(cleared.lines.map { $0 + "\n" }.joined())
             return written == ExitCode.success.rawValue ? cleared.exitStatus.rawValue : written
         case .preflight(let configuration) where !serving:
-            return Preflight.run(configuration) { line in _ = CheckPeer.write(Array(line.utf8)) }
+            return Preflight.run(configuration) { line in try? CheckPeer.write(Array(line.utf8)) }
         case .help, .version, .clearFence, .preflight:
             return refuse("--help, --version, --clear-fence and --preflight are for terminals, not check connections",
                           dialect: CommandLineOptions.dialect(in: arguments),
@@ -69,13 +69,15 @@ public enum HealthCheckCommand {
     /// gets two; a check connection is then closed cleanly.
     static func send(_ bytes: [UInt8], finishing: Bool, diagnostics: Diagnostics) {
         Backstop.disarm()
-        if let error = CheckPeer.write(bytes) {
-            diagnostics.report("could not write the answer: \(String(cString: strerror(error)))")
+        do {
+            try CheckPeer.write(bytes)
+        } catch {
+            diagnostics.report("could not write the answer: \(error)")
         }
         if finishing { CheckPeer.finish() }
     }
 
     private static func writeToTerminal(_ text: String) -> Int32 {
-        (CheckPeer.write(Array(text.utf8)) == nil ? ExitCode.success : .outputFailed).rawValue
+        ((try? CheckPeer.write(Array(text.utf8))) != nil ? ExitCode.success : .outputFailed).rawValue
     }
 }

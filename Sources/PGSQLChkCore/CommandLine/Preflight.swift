@@ -292,14 +292,14 @@ enum Preflight {
     /// be its own directory: the fence is written there.
     static func writableDirectory(_ path: String) -> DirectoryStatus {
         var status = stat()
-        guard stat(path, &status) == 0 else { return .unusable(reason: "cannot be used: \(String(cString: strerror(errno)))") }
+        guard stat(path, &status) == 0 else { return .unusable(reason: "cannot be used: \(Errno.current)") }
         guard status.st_mode & S_IFMT == S_IFDIR else { return .unusable(reason: "not a directory") }
         guard status.st_uid == geteuid() else {
             return .unusable(reason: "owned by uid \(status.st_uid), but the check runs as uid \(geteuid())")
         }
         let probe = "\(path)/.preflight.\(getpid())"
         let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { return .unusable(reason: "cannot create a file in it: \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { return .unusable(reason: "cannot create a file in it: \(Errno.current)") }
         close(descriptor)
         unlink(probe)
         return .usable
@@ -311,7 +311,7 @@ enum Preflight {
     static func privateDirectory(_ path: String) -> DirectoryStatus {
         var status = stat()
         guard stat(path, &status) == 0 else {
-            guard errno == ENOENT else { return .unusable(reason: "cannot be used: \(String(cString: strerror(errno)))") }
+            guard errno == ENOENT else { return .unusable(reason: "cannot be used: \(Errno.current)") }
             return access(parent(of: path), W_OK | X_OK) == 0
                 ? .usable : .unusable(reason: "missing, and uid \(geteuid()) may not make it in \(parent(of: path))")
         }
