@@ -119,6 +119,12 @@ struct ResultCache {
 
     // MARK: Files
 
+    /// Whether a directory with `status` is one the cache trusts: this
+    /// user's, with no access for anyone else.
+    static func isPrivate(_ status: stat) -> Bool {
+        status.st_uid == geteuid() && status.st_mode & 0o077 == 0
+    }
+
     /// The directory, made (mode 0700) if missing; nil, reported, when it is
     /// not a directory of this user's that no one else may enter.
     ///
@@ -138,7 +144,7 @@ struct ResultCache {
             return nil
         }
         var status = stat()
-        guard fstat(directory, &status) == 0, status.st_uid == geteuid(), status.st_mode & 0o077 == 0 else {
+        guard fstat(directory, &status) == 0, Self.isPrivate(status) else {
             report("result cache off: \(settings.directory) must belong to uid \(geteuid()) with mode 0700")
             close(directory)
             return nil
@@ -239,7 +245,7 @@ struct ResultCache {
         let oldest = now - CacheSettings.maximumTTL.value / 1_000
         var written: [String: Int] = [:]
         var locked: Set<String> = []
-        for name in Self.names(in: directory) {
+        for name in POSIX.names(in: directory) {
             var status = stat()
             guard fstatat(directory, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             let modified = Int(status.st_mtim.tv_sec)
@@ -265,24 +271,6 @@ struct ResultCache {
             unlinkat(directory, digest + ".entry", 0)
             unlinkat(directory, digest + ".lock", 0)
         }
-    }
-
-    /// The names in `directory` (C: `readdir` of a duplicate descriptor).
-    private static func names(in directory: Int32) -> [String] {
-        let duplicate = dup(directory)
-        guard duplicate >= 0 else { return [] }
-        guard let stream = fdopendir(duplicate) else {
-            close(duplicate)
-            return []
-        }
-        defer { closedir(stream) }
-        rewinddir(stream)
-        var names: [String] = []
-        while let item = readdir(stream) {
-            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        return names
     }
 
     /// The digest `name` is the file of, if it is a digest and `suffix`.

@@ -56,16 +56,11 @@ struct FenceFile: Equatable, Sendable {
     /// The fence files in `stateDirectory` (every node's, and the legacy
     /// one), sorted by path: what `--clear-fence` lists when it cannot tell
     /// which node is its own. Empty when the directory cannot be read.
-    /// (C: `opendir`, `readdir`.)
     static func all(in stateDirectory: String) -> [FenceFile] {
-        guard let directory = opendir(stateDirectory) else { return [] }
-        defer { closedir(directory) }
-        var files: [FenceFile] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name == legacyName || name.hasPrefix(prefix) { files.append(FenceFile(stateDirectory: stateDirectory, name: name)) }
-        }
-        return files.sorted { $0.path < $1.path }
+        POSIX.names(inDirectoryAt: stateDirectory)
+            .filter { $0 == legacyName || $0.hasPrefix(prefix) }
+            .map { FenceFile(stateDirectory: stateDirectory, name: $0) }
+            .sorted { $0.path < $1.path }
     }
 
     private var name: Substring { path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...] }

@@ -316,7 +316,7 @@ enum Preflight {
                 ? .usable : .unusable(reason: "missing, and uid \(geteuid()) may not make it in \(parent(of: path))")
         }
         guard status.st_mode & S_IFMT == S_IFDIR else { return .unusable(reason: "not a directory") }
-        guard status.st_uid == geteuid(), status.st_mode & 0o077 == 0 else {
+        guard ResultCache.isPrivate(status) else {
             return .unusable(reason: "must belong to uid \(geteuid()) with mode 0700 (owner uid \(status.st_uid), mode \(String(status.st_mode & 0o777, radix: 8)))")
         }
         return .usable
@@ -335,21 +335,11 @@ enum Preflight {
     /// How many clusters `pg_createcluster` has made here: one
     /// `VERSION/NAME/postgresql.conf` each.
     private static func debianClusters() -> Int {
-        directoryEntries(debianClusterConfigurations).reduce(0) { count, version in
-            count + directoryEntries("\(debianClusterConfigurations)/\(version)").filter { cluster in
+        POSIX.names(inDirectoryAt: debianClusterConfigurations).reduce(0) { count, version in
+            count + POSIX.names(inDirectoryAt: "\(debianClusterConfigurations)/\(version)").filter { cluster in
                 access("\(debianClusterConfigurations)/\(version)/\(cluster)/postgresql.conf", F_OK) == 0
             }.count
         }
     }
 
-    private static func directoryEntries(_ path: String) -> [String] {
-        guard let directory = opendir(path) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if !name.hasPrefix(".") { names.append(name) }
-        }
-        return names
-    }
 }

@@ -120,6 +120,37 @@ enum POSIX {
     /// The text of a `getaddrinfo` error code (`EAI_*`, not an `errno`).
     /// (C: `gai_strerror`.)
     static func lookupErrorText(_ status: Int32) -> String { String(cString: gai_strerror(status)) }
+
+    /// The names in the directory at `path`, but `.` and `..`; empty when it
+    /// cannot be read. (C: `opendir`, `readdir`.)
+    static func names(inDirectoryAt path: String) -> [String] {
+        opendir(path).map(names(reading:)) ?? []
+    }
+
+    /// The names in the open `directory`, read through a duplicate
+    /// descriptor so that `directory` stays open and where it was.
+    /// (C: `fdopendir` of a `dup`, `rewinddir`, `readdir`.)
+    static func names(in directory: Int32) -> [String] {
+        let duplicate = dup(directory)
+        guard duplicate >= 0 else { return [] }
+        guard let stream = fdopendir(duplicate) else {
+            close(duplicate)
+            return []
+        }
+        rewinddir(stream)
+        return names(reading: stream)
+    }
+
+    /// Reads `stream` to its end and closes it.
+    private static func names(reading stream: OpaquePointer) -> [String] {
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let item = readdir(stream) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
 }
 
 /// A failed system call's `errno`, whose description is the C library's

@@ -102,11 +102,16 @@ struct DeploymentSampleTests {
 
     @Test("the agent's socket unit admits as many agent checks, in all and per HAProxy host, as xinetd does")
     func agentSocketSizedLikeXinetd() throws {
-        expectAgreement([Copy(place: "xinetd/pgsqlchk-agent instances", value: try agentService.integer("instances")),
-                         Copy(place: "systemd/pgsqlchk-agent.socket MaxConnections", value: try agentSocketUnit.integer("Socket", "MaxConnections"))])
-        expectAgreement([Copy(place: "xinetd/pgsqlchk-agent per_source", value: try agentService.integer("per_source")),
-                         Copy(place: "systemd/pgsqlchk-agent.socket MaxConnectionsPerSource",
-                              value: try agentSocketUnit.integer("Socket", "MaxConnectionsPerSource"))])
+        try expectSizedAlike(agentSocketUnit, "systemd/pgsqlchk-agent.socket", agentService, "xinetd/pgsqlchk-agent")
+    }
+
+    /// A socket unit's limits against its xinetd service's: in all, and per source.
+    private func expectSizedAlike(_ socket: SystemdUnit, _ socketPlace: String, _ service: XinetdService, _ servicePlace: String) throws {
+        expectAgreement([Copy(place: "\(servicePlace) instances", value: try service.integer("instances")),
+                         Copy(place: "\(socketPlace) MaxConnections", value: try socket.integer("Socket", "MaxConnections"))])
+        expectAgreement([Copy(place: "\(servicePlace) per_source", value: try service.integer("per_source")),
+                         Copy(place: "\(socketPlace) MaxConnectionsPerSource",
+                              value: try socket.integer("Socket", "MaxConnectionsPerSource"))])
     }
 
     @Test("the agent's units are the check's but for the agent's own settings")
@@ -125,11 +130,7 @@ struct DeploymentSampleTests {
 
     @Test("the socket unit admits as many checks, in all and per HAProxy host, as xinetd does")
     func socketSizedLikeXinetd() throws {
-        expectAgreement([Copy(place: "xinetd/pgsqlchk instances", value: try checkService.integer("instances")),
-                         Copy(place: "systemd/pgsqlchk.socket MaxConnections", value: try socketUnit.integer("Socket", "MaxConnections"))])
-        expectAgreement([Copy(place: "xinetd/pgsqlchk per_source", value: try checkService.integer("per_source")),
-                         Copy(place: "systemd/pgsqlchk.socket MaxConnectionsPerSource",
-                              value: try socketUnit.integer("Socket", "MaxConnectionsPerSource"))])
+        try expectSizedAlike(socketUnit, "systemd/pgsqlchk.socket", checkService, "xinetd/pgsqlchk")
     }
 
     @Test("a deadline a sample sets in the checks' environment is the code's default")
