@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ensures the Debian packages that a kind of project task needs are installed.
 #
-#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools|pair|versions|container]...   (no group: all of them)
+#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools|pair|versions|container|monitoring]...   (no group: all of them)
 #
 # Silent and instant when everything is present, so other scripts can call it
 # unconditionally. As root it installs what is missing; otherwise it prints the
@@ -10,7 +10,11 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-readonly ALL_GROUPS=(build cluster e2e units package bench tools pair versions container)
+readonly ALL_GROUPS=(build cluster e2e units package bench tools pair versions container monitoring)
+# Packages whose Debian service must not start when installed: the tests run
+# their own on their own ports (Debian's prometheus would take 9090 and scrape
+# on its own for as long as the machine runs).
+readonly KEPT_STOPPED=(prometheus)
 
 packages_for_group() {
   case "$1" in
@@ -40,6 +44,9 @@ packages_for_group() {
     # scripts/container.sh: a Debian root file system booted with
     # systemd-nspawn (systemd-container), entered with nsenter (util-linux).
     container) echo debootstrap systemd-container util-linux procps ;;
+    # Tests/system/prometheus-test.sh: promtool and a Prometheus server (2.42
+    # in Debian 12) that scrapes /metrics and evaluates prometheus/'s rules.
+    monitoring) echo prometheus curl python3 ;;
     *)
       echo "deps.sh: unknown group '$1' (known: ${ALL_GROUPS[*]})" >&2
       return 2
@@ -73,6 +80,17 @@ main() {
   echo "deps.sh: installing ${missing[*]}" >&2
   # Output goes to stderr so callers that capture our stdout stay clean.
   apt-get update >&2
+  local kept_stopped=0
+  for pkg in "${missing[@]}"; do
+    [[ " ${KEPT_STOPPED[*]} " != *" $pkg "* ]] || kept_stopped=1
+  done
+  if ((kept_stopped)) && [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    # invoke-rc.d and deb-systemd-invoke ask policy-rc.d first; 101 is
+    # "action forbidden": the package installs, its service stays stopped.
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+  fi
   DEBIAN_FRONTEND=noninteractive "${install[@]}" >&2
 }
 
