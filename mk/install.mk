@@ -23,7 +23,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 
 # Samples owned by other parts of the tree; each directory ships as
 # examples/<dir>/ when it exists, its paths to the binary made $(BINDIR)'s.
-EXAMPLE_DIRS := $(wildcard xinetd haproxy keepalived sql)
+EXAMPLE_DIRS := $(wildcard xinetd haproxy keepalived prometheus sql)
 
 # Deferred (=), so that only `make deb` asks dpkg and git.
 DEB_ARCH     = $(shell dpkg --print-architecture)

@@ -7,7 +7,8 @@
 # agent tests, the agent's maxconn under a flood of clients, HAProxy's
 # send-state acting on a lagging standby, the HAProxy pair in network namespaces, the end-to-end suite
 # again under socket activation, the stale-primary guard on a three-node
-# cluster of its own, the version-bound suites again on PostgreSQL 16 and 18,
+# cluster of its own, the Prometheus rules against a real Prometheus, the
+# version-bound suites again on PostgreSQL 16 and 18,
 # and the deployment as the README gives it in a Debian container with
 # systemd as PID 1.
 set -euo pipefail
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 export PGSQLCHK_REQUIRE_LIVE=1
 
 # Every Debian package the run needs, in one apt-get when some are missing.
-bash scripts/deps.sh build cluster e2e units package pair versions container
+bash scripts/deps.sh build cluster e2e units package pair versions container monitoring
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
 make --no-print-directory build
@@ -76,6 +77,18 @@ bash scripts/cluster.sh stop
   # shellcheck disable=SC1091 # written by cluster.sh start-three
   . "$PGSQLCHK_RUN_DIR/env"
   swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
+)
+
+# The shipped Prometheus rules: promtool's checks and unit tests, then a real
+# Prometheus scraping socket-activated checks of a three-node cluster of its
+# own, on its own run directory and ports, until the lag and fenced-primary
+# alerts fire.
+(
+  export PGSQLCHK_RUN_DIR=${PGSQLCHK_PROMETHEUS_RUN_DIR:-/tmp/pgsqlchk-run-prometheus}
+  export PGSQLCHK_PRIMARY_PORT=55462 PGSQLCHK_STANDBY_PORT=55463 PGSQLCHK_STANDBY2_PORT=55464
+  export PGSQLCHK_PRIMARY_CHECK_PORT=55465 PGSQLCHK_STANDBY_CHECK_PORT=55466 PGSQLCHK_STANDBY2_CHECK_PORT=55467
+  export PGSQLCHK_PROMETHEUS_PORT=55469
+  bash Tests/system/prometheus-test.sh
 )
 
 # PostgreSQL 16 and 18 (Debian 12 has only 15; scripts/pg-versions.sh fetches

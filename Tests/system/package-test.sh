@@ -55,7 +55,7 @@ package_state() {
 
 require_tools() {
   ((EUID == 0)) || die "run as root (dpkg -i)"
-  bash scripts/deps.sh build package
+  bash scripts/deps.sh build package monitoring
   : "${PGSQLCHK_SOCKET_DIR:?source the cluster env first (scripts/cluster.sh start)}"
   : "${PGSQLCHK_PRIMARY_PORT:?}" "${PGSQLCHK_STANDBY_PORT:?}"
   case "$(package_state)" in
@@ -215,6 +215,8 @@ test_setup() {
   expect "the result cache works as $CHECK_USER with the package's defaults" cache_works_as_check_user
   expect "examples: the agent's xinetd service and keepalived's sample" test \
     -f /usr/share/doc/pgsqlchk/examples/xinetd/pgsqlchk-agent -a -f /usr/share/doc/pgsqlchk/examples/keepalived/keepalived.conf
+  expect "examples: Prometheus's rules pass their own tests where they are installed" \
+    bash -c "cd /usr/share/doc/pgsqlchk/examples/prometheus && promtool test rules pgsqlchk.rules.test.yml >/dev/null"
   uid_before=$(id -u "$CHECK_USER")
   expect "dpkg -i again (an upgrade)" quietly dpkg -i "$DEB"
   expect "the upgrade kept the user's UID and the directories" bash -c \
