@@ -65,29 +65,6 @@ on() {
 address() { echo "$NET4.${HOST_NUMBER[$1]}"; }
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
-find_pg_bin() {
-  local postgres
-  postgres=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
-  [[ -x $postgres ]] || die "no PostgreSQL server found; run scripts/deps.sh cluster"
-  PG_BIN=${postgres%/postgres}
-}
-
-wait_until() {
-  local seconds=$1 what=$2 log=$3 deadline
-  shift 3
-  deadline=$((SECONDS + seconds))
-  until "$@"; do
-    ((SECONDS < deadline)) || die "after ${seconds}s: $what" "$log"
-    sleep 0.2
-  done
-}
-
-ensure_system_user() {
-  id "$1" >/dev/null 2>&1 ||
-    useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin --user-group "$1" ||
-    die "could not create the system user $1"
-}
-
 make_network() {
   local host
   ip netns add "$(ns lan)"

@@ -31,16 +31,6 @@ bed() { bash "$PARTITION_SH" "$@"; }
 trap 'fail "interrupted by a signal"; exit 130' INT TERM
 trap 'bed stop >/dev/null 2>&1; finish_tests; exit $?' EXIT
 
-# wait_for SECONDS COMMAND...: COMMAND succeeds within SECONDS.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
-
 # HAProxy's state for pgN in the ReadWrite listener: UP, DOWN, or a transition.
 state_of() { bed status | awk -v server="$1" '$1 == server { sub(/^[^ ]+ /, ""); print }'; }
 is_up() { [[ $(state_of "$1") == UP ]]; }
