@@ -34,27 +34,6 @@ readonly REPOSITORY=${SCRIPT_DIR%/scripts}
 # maxconn, which keeps 14 back for the checks, therefore advertises 3.
 readonly APP_CONNECTION_LIMIT=12
 
-# The server's binaries: PGSQLCHK_PG_BIN (scripts/pg-versions.sh prints one
-# for each version make test covers), else the newest installed Debian server,
-# so the script keeps working on a release whose default is not 15. With
-# PGSQLCHK_PG_MAJOR set, a server of another major is refused.
-find_pg_bin() {
-  if [[ -n ${PGSQLCHK_PG_BIN:-} ]]; then
-    PG_BIN=$PGSQLCHK_PG_BIN
-    [[ -x $PG_BIN/postgres ]] || die "PGSQLCHK_PG_BIN=$PG_BIN has no postgres"
-  else
-    local postgres
-    postgres=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
-    [[ -x $postgres ]] || die "no PostgreSQL server found; run scripts/deps.sh cluster"
-    PG_BIN=${postgres%/postgres}
-  fi
-  local version
-  version=$(postgres_version "$PG_BIN") || die "$PG_BIN/postgres does not run"
-  PG_MAJOR=${version%%.*}
-  [[ $PG_MAJOR == "${PGSQLCHK_PG_MAJOR:-$PG_MAJOR}" ]] ||
-    die "$PG_BIN/postgres is PostgreSQL $version, not $PGSQLCHK_PG_MAJOR (PGSQLCHK_PG_MAJOR)"
-}
-
 node_port() {
   case "$1" in
     primary) echo "$PRIMARY_PORT" ;;

@@ -152,3 +152,53 @@ postgres_version() {
   read -r _ _ version _ <<<"$output"
   echo "$version"
 }
+
+# The server's binaries: PGSQLCHK_PG_BIN (scripts/pg-versions.sh prints one
+# for each version make test covers), else the newest installed Debian server,
+# so the script keeps working on a release whose default is not 15. With
+# PGSQLCHK_PG_MAJOR set, a server of another major is refused.
+find_pg_bin() {
+  if [[ -n ${PGSQLCHK_PG_BIN:-} ]]; then
+    PG_BIN=$PGSQLCHK_PG_BIN
+    [[ -x $PG_BIN/postgres ]] || die "PGSQLCHK_PG_BIN=$PG_BIN has no postgres"
+  else
+    local postgres
+    postgres=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
+    [[ -x $postgres ]] || die "no PostgreSQL server found; run scripts/deps.sh cluster"
+    PG_BIN=${postgres%/postgres}
+  fi
+  local version
+  version=$(postgres_version "$PG_BIN") || die "$PG_BIN/postgres does not run"
+  PG_MAJOR=${version%%.*}
+  [[ $PG_MAJOR == "${PGSQLCHK_PG_MAJOR:-$PG_MAJOR}" ]] ||
+    die "$PG_BIN/postgres is PostgreSQL $version, not $PGSQLCHK_PG_MAJOR (PGSQLCHK_PG_MAJOR)"
+}
+
+# wait_until SECONDS WHAT LOG COMMAND...: until COMMAND succeeds; after
+# SECONDS, dies saying WHAT, with the tail of LOG.
+wait_until() {
+  local seconds=$1 what=$2 log=$3 deadline
+  shift 3
+  deadline=$((SECONDS + seconds))
+  until "$@"; do
+    ((SECONDS < deadline)) || die "after ${seconds}s: $what" "$log"
+    sleep 0.1
+  done
+}
+
+# ensure_system_user NAME: a system user and group NAME, no home, no shell.
+ensure_system_user() {
+  id "$1" >/dev/null 2>&1 ||
+    useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin --user-group "$1" ||
+    die "could not create the system user $1"
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}

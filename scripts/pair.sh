@@ -69,24 +69,6 @@ on() {
   ip netns exec "$(ns "$host")" "$@"
 }
 
-
-
-wait_until() {
-  local seconds=$1 what=$2 log=$3 deadline
-  shift 3
-  deadline=$((SECONDS + seconds))
-  until "$@"; do
-    ((SECONDS < deadline)) || die "after ${seconds}s: $what" "$log"
-    sleep 0.1
-  done
-}
-
-ensure_system_user() {
-  id "$1" >/dev/null 2>&1 ||
-    useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin --user-group "$1" ||
-    die "could not create the system user $1"
-}
-
 make_network() {
   local host number
   ip netns add "$(ns lan)"

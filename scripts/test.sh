@@ -5,7 +5,8 @@
 # HAProxy in front of both nodes (whose failover test changes the cluster, so
 # these come after everything that expects the original roles), the drain and
 # agent tests, the agent's maxconn under a flood of clients, HAProxy's
-# send-state acting on a lagging standby, the HAProxy pair in network namespaces, the end-to-end suite
+# send-state acting on a lagging standby, the HAProxy pair in network namespaces,
+# a database-side partition with the write quorum in network namespaces, the end-to-end suite
 # again under socket activation, the stale-primary guard on a three-node
 # cluster of its own, the Prometheus rules against a real Prometheus, the
 # version-bound suites again on PostgreSQL 16 and 18,
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 export PGSQLCHK_REQUIRE_LIVE=1
 
 # Every Debian package the run needs, in one apt-get when some are missing.
-bash scripts/deps.sh build cluster e2e units package pair versions container monitoring
+bash scripts/deps.sh build cluster e2e units package pair partition versions container monitoring
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
 make --no-print-directory build
@@ -52,6 +53,10 @@ swift test --skip-build --filter SendStateTests
 # Two HAProxy hosts with keepalived in network namespaces, against a cluster
 # of their own in a third: it needs none of the servers above.
 bash Tests/system/haproxy-pair-test.sh
+# A database-side partition: three database hosts and one HAProxy in network
+# namespaces, with --quorum all, majority and none (the control), on a
+# cluster of its own.
+bash Tests/system/partition-test.sh
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
 # --inetd --accept, as pgsqlchk.socket does. The failover above swapped the

@@ -104,15 +104,6 @@ worker_pid() { pair haproxy "$1" "show info" | sed -n 's/^Pid: //p'; }
 server_status() { pair haproxy "$1" "show stat" | awk -F, -v s="$2" '$1 "/" $2 == s { print $18 }'; }
 primary_port() { . "$RUN/env"; echo "$PGSQLCHK_PRIMARY_PORT"; }
 standby_port() { . "$RUN/env"; echo "$PGSQLCHK_STANDBY_PORT"; }
-# wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
 entry_is() { [[ $(stick_entry "$1") == "$2" ]]; }
 status_is() { [[ $(server_status "$1" "$2") == "$3" ]]; }
 holder_is() { [[ $(pair vip-holder) == "$1" ]]; }

@@ -44,6 +44,10 @@ enum MetricsDocument {
         gauge("maintenance", "Whether the drain file takes the node out of rotation.", verdict.drain.isKnown ? flag(verdict.maintenance) : nil)
         gauge("stale_primary_refused", "Whether the stale-primary guard refuses this primary.",
               verdict.guardReport.map { flag($0.decision.refusal != nil) })
+        gauge("quorum_reached_nodes", "Nodes this primary reached in this check, itself included (--quorum).",
+              verdict.guardReport?.quorum.map { String($0.reached) })
+        gauge("quorum_needed_nodes", "Nodes this primary must reach to answer 200 (--quorum).",
+              verdict.guardReport?.quorum.map { String($0.needed) })
         if let report = verdict.guardReport, !report.findings.isEmpty {
             document += """
                 # HELP pgsqlchk_peers_unreachable Peers the stale-primary guard could not ask in this check, by reason; \

@@ -28,7 +28,7 @@ enum StatusDocument {
         var text: String
         switch report.decision {
         case .fenced, .fenceUnreadable: text = "peers: not asked (fenced)"
-        case .serving, .stale, .rivalPrimary:
+        case .serving, .stale, .rivalPrimary, .quorumLost:
             text = "peers: " + report.findings.map { finding in
                 let name = finding.report.peer.description
                 switch (finding.report.outcome, finding.standing) {
@@ -39,6 +39,7 @@ enum StatusDocument {
                 }
             }.joined(separator: ", ")
         }
+        if let quorum = report.quorum { text += ", quorum: \(quorum)" }
         if let blindSpot = report.blindSpot { text += ", \(blindSpot)" }
         if let problem = report.problem { text += ", guard problem: \(problem)" }
         return text
@@ -54,6 +55,7 @@ enum StatusDocument {
         case .fenced: "fenced"
         case .rivalPrimary: "rival primary"
         case .fenceUnreadable: "fence unreadable"
+        case .quorumLost: "quorum lost"
         }
         let peers = report.findings.map { finding in
             var position: NodePosition?
@@ -79,7 +81,10 @@ enum StatusDocument {
             ("peers_asked", literal(report.findings.count)),
             ("peers_unreachable", object(report.unreachableByReason.map { (quoted($0.reason), String($0.count)) }, quotingKeys: false)),
             ("peers", "[" + peers.joined(separator: ", ") + "]"),
-        ])
+        ] + (report.quorum.map { count in
+            [("quorum", object([("setting", quoted(count.quorum.description)), ("reached", String(count.reached)),
+                                ("members", String(count.members)), ("needed", String(count.needed))]))]
+        } ?? []))
     }
 
     /// `fields` as a JSON object; names are quoted here unless they come

@@ -111,7 +111,8 @@ struct HealthCheck {
         case .failure(let failure):
             diagnostics.report("\(failure.reason): \(failure.detail)")
         case .success(let state) where guarded(request):
-            guardReport = StalePrimaryGuard.review(state, stateDirectory: configuration.stateDirectory, report: diagnostics.report)
+            guardReport = StalePrimaryGuard.review(state, stateDirectory: configuration.stateDirectory, quorum: configuration.quorum,
+                                                   report: diagnostics.report)
             // Only the primary knows which standbys it waits for.
             if state.inRecovery, request.endpoint.asksPrimary {
                 synchrony = Synchrony.find(identity: state.identity, timeline: state.timeline, peers: state.peers ?? [])

@@ -70,6 +70,9 @@ enum GuardDecision: Equatable, Sendable {
     case rivalPrimary(peer: String, timeline: Int)
     /// The fence file exists but cannot be read or parsed: fenced, to be safe.
     case fenceUnreadable(reason: String)
+    /// Fewer nodes answered than `--quorum` asks for. Not evidence of being
+    /// stale, so no fence: the next check that reaches enough serves again.
+    case quorumLost(QuorumCount)
 
     /// The 503's reason when the decision refuses writes; nil when serving.
     var refusal: String? {
@@ -84,6 +87,8 @@ enum GuardDecision: Equatable, Sendable {
             "two primaries on timeline \(timeline): this node and \(peer); stop or rewind one"
         case .fenceUnreadable(let reason):
             "\(reason); treated as fenced"
+        case .quorumLost(let count):
+            "no write quorum: \(count)"
         }
     }
 }
@@ -96,6 +101,9 @@ struct GuardReport: Equatable, Sendable {
     var findings: [PeerFinding] = []
     /// Something the guard could not do (record the fence, clear an old one).
     var problem: String?
+    /// How many nodes this check reached, with `--quorum`; nil without it,
+    /// or when the fence decided without asking.
+    var quorum: QuorumCount?
 
     /// The peers that could not be asked, as `host:port (reason)`.
     var unreachable: [String] {
@@ -149,7 +157,14 @@ struct GuardReport: Equatable, Sendable {
 ///
 /// A newer peer outranks a rival; among newer peers the highest timeline,
 /// then a primary, then the first in the list is named. Peers that could not
-/// be asked prove nothing, so a lone primary keeps serving.
+/// be asked prove nothing, so a lone primary keeps serving, unless
+/// `--quorum` asks it to reach more nodes (``Quorum``):
+///
+/// | nodes reached (itself, standbys, older primaries) | local primary       |
+/// |---------------------------------------------------|---------------------|
+/// | at least the quorum, none newer, no rival         | 200                 |
+/// | fewer than the quorum, none newer, no rival       | 503, not fenced     |
+/// | any, with a newer peer or a rival                 | as the table above  |
 enum StalePrimaryGuard {
     static func standing(of report: PeerReport, local: NodePosition) -> PeerStanding {
         let peer: NodePosition
@@ -164,8 +179,9 @@ enum StalePrimaryGuard {
         return .consistent
     }
 
-    /// The decision for a local primary at `local` given every peer's report.
-    static func decide(local: NodePosition, peers: [PeerReport]) -> GuardReport {
+    /// The decision for a local primary at `local` given every peer's report
+    /// and, with `--quorum`, how many nodes it must reach.
+    static func decide(local: NodePosition, peers: [PeerReport], quorum: Quorum? = nil) -> GuardReport {
         let findings = peers.map { PeerFinding(report: $0, standing: standing(of: $0, local: local)) }
         let newer = findings.compactMap { finding -> NodePosition? in
             guard finding.standing == .newer, case .success(let position) = finding.report.outcome else { return nil }
@@ -180,7 +196,11 @@ enum StalePrimaryGuard {
         if let rival = findings.first(where: { $0.standing == .rival }) {
             return GuardReport(decision: .rivalPrimary(peer: rival.report.peer.description, timeline: local.timeline), findings: findings)
         }
-        return GuardReport(decision: .serving, findings: findings)
+        let count = quorum.map { QuorumCount(quorum: $0, findings: findings) }
+        if let count, !count.isMet {
+            return GuardReport(decision: .quorumLost(count), findings: findings, quorum: count)
+        }
+        return GuardReport(decision: .serving, findings: findings, quorum: count)
     }
 
     /// Orders newer peers: higher timeline, then primary, then earlier in the list.
@@ -209,7 +229,13 @@ extension StalePrimaryGuard {
     /// timeline), and only `--clear-fence` removes it. One that cannot be read
     /// is reported, not obeyed: it cannot be shown to concern this node, and
     /// obeying it would take every cluster sharing the directory out.
-    static func review(_ state: NodeState, stateDirectory: String, report: (String) -> Void) -> GuardReport? {
+    ///
+    /// A lost quorum refuses writes but writes no fence: losing sight of the
+    /// other nodes proves nothing about this one, and a healed partition
+    /// must give a legitimate primary back. If the other side promoted a
+    /// standby meanwhile, the first check after the heal sees its newer
+    /// timeline and fences this node as any stale primary.
+    static func review(_ state: NodeState, stateDirectory: String, quorum: Quorum? = nil, report: (String) -> Void) -> GuardReport? {
         guard let local = state.position else { return nil }
         let fence = FenceFile(stateDirectory: stateDirectory, node: local.node)
         if state.inRecovery {
@@ -254,7 +280,7 @@ extension StalePrimaryGuard {
             }
         }
         let answers = state.peers ?? []
-        var result = decide(local: local, peers: answers)
+        var result = decide(local: local, peers: answers, quorum: quorum)
         result.problem = problem
         switch result.decision {
         case .stale(let found):
@@ -263,7 +289,7 @@ extension StalePrimaryGuard {
                 result.problem = "could not record the fence: \(failure)"
                 report(result.problem ?? "")
             }
-        case .rivalPrimary:
+        case .rivalPrimary, .quorumLost:
             report(result.decision.refusal ?? "")
         case .serving, .fenced, .fenceUnreadable:
             break

@@ -58,7 +58,7 @@ enum CommandLineOptions {
         case host, port, user, dbname
         case timeout, endpoint, output, maintenanceFile, maximumLag, maximumReplayBacklog, maximumReplayDelay
         case requireStreaming, agent
-        case peers, stateDirectory, clearFence, probe, preflight
+        case peers, quorum, stateDirectory, clearFence, probe, preflight
         case cacheTTL, cacheDirectory
     }
 
@@ -90,6 +90,7 @@ enum CommandLineOptions {
         Option(short: "r", long: "max-replay-delay", setting: .maximumReplayDelay, variable: "PGSQLCHK_MAX_REPLAY_DELAY"),
         Option(short: "s", long: "require-streaming", setting: .requireStreaming, variable: "PGSQLCHK_REQUIRE_STREAMING"),
         Option(short: "P", long: "peers", setting: .peers, variable: "PGSQLCHK_PEERS"),
+        Option(short: "Q", long: "quorum", setting: .quorum, variable: "PGSQLCHK_QUORUM"),
         Option(short: "S", long: "state-dir", setting: .stateDirectory, variable: "PGSQLCHK_STATE_DIR"),
         Option(short: "F", long: "clear-fence", setting: .clearFence, variable: nil),
         Option(short: "c", long: "cache-ttl", setting: .cacheTTL, variable: "PGSQLCHK_CACHE_TTL"),
@@ -113,6 +114,7 @@ enum CommandLineOptions {
                 try settings.apply(option, value: value, source: variable)
             }
         }
+        try settings.validateQuorum()
         var configuration = settings.configuration
         if settings.clearsFence { return .clearFence(configuration) }
         if settings.checksDeployment {
@@ -205,6 +207,9 @@ enum CommandLineOptions {
         var clearsFence = false
         /// `--preflight` was given.
         var checksDeployment = false
+        /// Where the quorum came from and as given, for a usage error that
+        /// only the peers list can show.
+        var quorumSource: (source: String, value: String)?
 
         mutating func apply(_ option: Option, value: String, source: String) throws(UsageError) {
             switch option.setting {
@@ -252,6 +257,10 @@ enum CommandLineOptions {
                     throw .invalidValue(source: source, value: value, accepted: PeerAddress.accepted)
                 }
                 configuration.peers = peers
+            case .quorum:
+                guard let quorum = Quorum(value) else { throw .invalidValue(source: source, value: value, accepted: Quorum.accepted) }
+                configuration.quorum = quorum
+                quorumSource = (source, value)
             case .stateDirectory:
                 guard value.hasPrefix("/") else { throw .invalidValue(source: source, value: value, accepted: "an absolute path") }
                 configuration.stateDirectory = value
@@ -271,6 +280,19 @@ enum CommandLineOptions {
                     throw .invalidValue(source: source, value: value, accepted: "an absolute path")
                 }
                 configuration.cache.directory = directory
+            }
+        }
+
+        /// A quorum needs the list it counts, and cannot ask for more nodes
+        /// than the list and this node make.
+        func validateQuorum() throws(UsageError) {
+            guard let quorum = configuration.quorum, let (source, value) = quorumSource else { return }
+            guard !configuration.peers.isEmpty else {
+                throw .invalidValue(source: source, value: value, accepted: "used with --peers (PGSQLCHK_PEERS), whose nodes it counts")
+            }
+            if case .nodes(let count) = quorum, count > configuration.peers.count + 1 {
+                throw .invalidValue(source: source, value: value,
+                                    accepted: "at most \(configuration.peers.count + 1), the \(configuration.peers.count) nodes of --peers and this one")
             }
         }
 
@@ -334,6 +356,10 @@ enum CommandLineOptions {
                                    shows a newer timeline ([ADDR]:PORT for IPv6);
                                    a standby asks them for /synchronous and
                                    /asynchronous
+          -Q, --quorum=all|majority|N
+                                   a primary answers 200 only while it reaches this
+                                   many nodes of --peers, itself included (default:
+                                   off, a lone primary serves)
           -S, --state-dir=DIR      where the guard keeps each node's fence file; nodes
                                    and clusters may share it
                                    (default: \(Configuration.defaultStateDirectory))
@@ -359,8 +385,8 @@ enum CommandLineOptions {
         PGDATABASE, PGSERVICE, PGPASSFILE, pg_service.conf, .pgpass.
         Environment: PGSQLCHK_TIMEOUT, PGSQLCHK_MAINTENANCE_FILE, PGSQLCHK_MAX_LAG,
         PGSQLCHK_MAX_REPLAY_BACKLOG, PGSQLCHK_MAX_REPLAY_DELAY, PGSQLCHK_REQUIRE_STREAMING=1,
-        PGSQLCHK_PEERS, PGSQLCHK_STATE_DIR, PGSQLCHK_CACHE_TTL, PGSQLCHK_CACHE_DIR stand in
-        for their options; an empty one counts as unset.
+        PGSQLCHK_PEERS, PGSQLCHK_QUORUM, PGSQLCHK_STATE_DIR, PGSQLCHK_CACHE_TTL,
+        PGSQLCHK_CACHE_DIR stand in for their options; an empty one counts as unset.
 
         Answers:
           HTTP 200         exit 0   primary (/), or the endpoint's condition holds

@@ -49,6 +49,10 @@ struct Configuration: Equatable, Sendable {
     /// the stale-primary guard off.
     var peers: [PeerAddress] = []
 
+    /// How many nodes a primary must reach to answer 200 (`--quorum`); nil,
+    /// the default, keeps a lone primary serving.
+    var quorum: Quorum?
+
     /// The directory of the guard's fence files, one a node, which every
     /// node and cluster on a host may share.
     var stateDirectory = Configuration.defaultStateDirectory

@@ -15,6 +15,7 @@ import Glibc
 /// | privileges        | a configured limit needs `pg_read_all_stats`          | requests' limits would need it; a superuser role |
 /// | each of `--peers` | unreachable, refused, another cluster, newer, a rival | -                                 |
 /// | the peers list    | -                                                     | empty (guard off); this node not in it |
+/// | `--quorum`        | more nodes than the list and this node; a primary short of it | -                         |
 /// | state directory   | missing, not the user's, not writable; this node fenced | anyone may write to it           |
 /// | result cache      | directory unusable while a TTL is set                 | -                                 |
 /// | drain file        | its directory is missing                              | the file exists (node drained)    |
@@ -184,7 +185,25 @@ enum Preflight {
             findings.append(Finding(grade: .warning, subject: "peers",
                                     detail: "this node is not among them: give every node the same list, itself included"))
         }
+        if let quorum = configuration.quorum {
+            findings.append(quorumFinding(QuorumCount(quorum: quorum, findings: reports.map {
+                PeerFinding(report: $0, standing: StalePrimaryGuard.standing(of: $0, local: local))
+            }), primary: !local.inRecovery))
+        }
         return findings
+    }
+
+    /// Whether the quorum can be met at all and, on a primary, is met now.
+    private static func quorumFinding(_ count: QuorumCount, primary: Bool) -> Finding {
+        let subject = "quorum \(count.quorum)"
+        if count.needed > count.members {
+            return Finding(grade: .problem, subject: subject,
+                           detail: "needs \(count.needed) nodes, but the cluster has \(count.members) (--peers, this node included): a primary always answers 503")
+        }
+        if primary, !count.isMet {
+            return Finding(grade: .problem, subject: subject, detail: "\(count): this primary answers 503 until it reaches more nodes")
+        }
+        return Finding(grade: .ok, subject: subject, detail: primary ? "\(count)" : "needs \(count.needed) of \(count.members) nodes on a primary")
     }
 
     /// What needs no server: the directories, the drain file, the host.

@@ -380,3 +380,175 @@ struct GuardVisibilityTests {
         #expect(!MetricsDocument.text(of: fenced).contains("peers_unreachable"))
     }
 }
+
+@Suite("Stale-primary guard: the write quorum")
+struct WriteQuorumTests {
+    typealias Table = StalePrimaryGuardTests
+    static let standby2 = Table.answer("db2", standby: true, timeline: 2)
+    static let standby3 = Table.answer("db3", standby: true, timeline: 2)
+
+    @Test("a primary serves only while it reaches the quorum, itself counted once whether the list names it or not", arguments: [
+        ([Table.itself, standby2, standby3], Quorum.all, "reached 3 of 3, needs 3 (quorum all)", nil),
+        ([Table.itself, standby2, Table.down("db3")], .all, "reached 2 of 3, needs 3 (quorum all)",
+         "no write quorum: reached 2 of 3, needs 3 (quorum all)"),
+        ([Table.itself, standby2, Table.down("db3")], .majority, "reached 2 of 3, needs 2 (quorum majority)", nil),
+        ([Table.itself, Table.down("db2"), Table.down("db3")], .majority, "reached 1 of 3, needs 2 (quorum majority)",
+         "no write quorum: reached 1 of 3, needs 2 (quorum majority)"),
+        ([Table.itself, Table.down("db2"), Table.down("db3")], .nodes(1), "reached 1 of 3, needs 1 (quorum 1)", nil),
+        ([Table.itself, standby2, Table.down("db3"), Table.down("db4")], .majority, "reached 2 of 4, needs 3 (quorum majority)",
+         "no write quorum: reached 2 of 4, needs 3 (quorum majority)"),
+        // The list without this node: it counts itself on top.
+        ([standby2, standby3], .all, "reached 3 of 3, needs 3 (quorum all)", nil),
+        ([standby2, Table.down("db3")], .all, "reached 2 of 3, needs 3 (quorum all)", "no write quorum: reached 2 of 3, needs 3 (quorum all)"),
+        // An older primary answered: it counts (the guard of that node fences it).
+        ([Table.itself, Table.answer("db2", standby: false, timeline: 1), standby3], .all, "reached 3 of 3, needs 3 (quorum all)", nil),
+        // Another cluster's server is listed, not reached.
+        ([Table.itself, Table.answer("db2", standby: true, timeline: 2, system: "1"), standby3], .all,
+         "reached 2 of 3, needs 3 (quorum all)", "no write quorum: reached 2 of 3, needs 3 (quorum all)"),
+        // Its own entry cannot be asked: it cannot tell it is listed, and asks for more.
+        ([Table.down("db1"), standby2, standby3], .all, "reached 3 of 4, needs 4 (quorum all)",
+         "no write quorum: reached 3 of 4, needs 4 (quorum all)"),
+    ] as [([PeerReport], Quorum, String, String?)])
+    func counted(peers: [PeerReport], quorum: Quorum, count: String, refusal: String?) {
+        let report = StalePrimaryGuard.decide(local: Table.local, peers: peers, quorum: quorum)
+        #expect(report.quorum?.description == count)
+        #expect(report.decision.refusal == refusal)
+    }
+
+    @Test("a newer peer or a rival decides before the count, as without a quorum", arguments: [
+        ([Table.itself, Table.answer("db2", standby: false, timeline: 3), Table.down("db3")],
+         "stale primary: db2:5432 is primary on timeline 3, this node is primary on timeline 2"),
+        ([Table.itself, Table.answer("db2", standby: false, timeline: 2), Table.down("db3")],
+         "two primaries on timeline 2: this node and db2:5432; stop or rewind one"),
+    ] as [([PeerReport], String)])
+    func evidenceFirst(peers: [PeerReport], refusal: String) {
+        #expect(StalePrimaryGuard.decide(local: Table.local, peers: peers, quorum: .all).decision.refusal == refusal)
+    }
+
+    /// Both primaries' decisions in a three-node list where db3 is a
+    /// standby, for every pair of timelines and whether each primary
+    /// reaches the other and db3.
+    static func bothServe(quorum: Quorum) -> [String] {
+        var cases: [String] = []
+        for (timelineA, timelineB) in [(2, 2), (2, 3), (3, 2)] {
+            let a = NodePosition(inRecovery: false, timeline: timelineA, systemIdentifier: Table.system, startedAt: "1", port: "5432")
+            let b = NodePosition(inRecovery: false, timeline: timelineB, systemIdentifier: Table.system, startedAt: "2", port: "5432")
+            let c = NodePosition(inRecovery: true, timeline: 2, systemIdentifier: Table.system, startedAt: "3", port: "5432")
+            for seeEachOther in [false, true] {
+                for (aSeesC, bSeesC) in [(false, false), (false, true), (true, false), (true, true)] {
+                    func reports(_ me: NodePosition, other: NodePosition, seesC: Bool) -> [PeerReport] {
+                        [PeerReport(peer: Table.peer(me == a ? "db1" : "db2"), outcome: .success(me)),
+                         seeEachOther ? PeerReport(peer: Table.peer(me == a ? "db2" : "db1"), outcome: .success(other))
+                                      : Table.down(me == a ? "db2" : "db1"),
+                         seesC ? PeerReport(peer: Table.peer("db3"), outcome: .success(c)) : Table.down("db3")]
+                    }
+                    let serveA = StalePrimaryGuard.decide(local: a, peers: reports(a, other: b, seesC: aSeesC), quorum: quorum).decision == .serving
+                    let serveB = StalePrimaryGuard.decide(local: b, peers: reports(b, other: a, seesC: bSeesC), quorum: quorum).decision == .serving
+                    if serveA && serveB {
+                        cases.append("timelines \(timelineA)/\(timelineB), see each other \(seeEachOther), db3 seen by \(aSeesC)/\(bSeesC)")
+                    }
+                }
+            }
+        }
+        return cases
+    }
+
+    @Test("with all, two primaries of the list never both serve, however the links are cut")
+    func allExcludesTwoPrimaries() {
+        #expect(Self.bothServe(quorum: .all).isEmpty)
+    }
+
+    @Test("with majority, two primaries that each reach the third node but not each other both serve: the partition it does not cover")
+    func majorityGap() {
+        #expect(Self.bothServe(quorum: .majority) == [
+            "timelines 2/2, see each other false, db3 seen by true/true",
+            "timelines 2/3, see each other false, db3 seen by true/true",
+            "timelines 3/2, see each other false, db3 seen by true/true",
+        ])
+        #expect(Self.bothServe(quorum: .majority).count < Self.bothServe(quorum: .nodes(1)).count)
+    }
+
+    @Test("a lost quorum writes no fence, so a healed partition serves again; after a promotion on the other side the heal fences")
+    func lostQuorumThenHeal() throws {
+        try FenceFileTests.inStateDirectory { directory throws in
+            let local = Table.local
+            func review(_ peers: [PeerReport]) -> (GuardReport?, [String]) {
+                var log: [String] = []
+                let state = NodeState(inRecovery: false, timeline: local.timeline, position: local, peers: peers)
+                let report = StalePrimaryGuard.review(state, stateDirectory: directory, quorum: .majority) { log.append($0) }
+                return (report, log)
+            }
+            let file = FenceFile(stateDirectory: directory, node: local.node)
+            let partitioned = [Table.itself, Table.down("db2"), Table.down("db3")]
+
+            let (cut, cutLog) = review(partitioned)
+            #expect(cut?.decision.refusal == "no write quorum: reached 1 of 3, needs 2 (quorum majority)")
+            #expect(cutLog.first == "no write quorum: reached 1 of 3, needs 2 (quorum majority)")
+            #expect(file.read() == .absent)
+            #expect(review([Table.itself, Self.standby2, Self.standby3]).0?.decision == .serving)
+
+            #expect(review(partitioned).0?.decision.refusal != nil)
+            let promoted = Table.answer("db2", standby: false, timeline: 3)
+            let (healed, _) = review([Table.itself, promoted, Table.answer("db3", standby: true, timeline: 2)])
+            let fence = Fence(systemIdentifier: Table.system, timeline: 2, newerNode: "db2:5432", newerRole: "primary", newerTimeline: 3)
+            #expect(healed?.decision == .stale(fence))
+            #expect(file.read() == .fence(fence))
+            // Fenced from now on, whatever the peers say: even every node reached.
+            #expect(review([Table.itself, Self.standby2, Self.standby3]).0?.decision == .fenced(fence))
+        }
+    }
+
+    static func verdict(_ endpoint: Endpoint) -> Verdict {
+        let report = StalePrimaryGuard.decide(local: Table.local, peers: [Table.itself, Table.down("db2"), Table.down("db3")], quorum: .majority)
+        return Verdict(for: CheckRequest(endpoint: endpoint), outcome: .success(NodeState(inRecovery: false, serverVersion: "15.18", timeline: 2)),
+                       drain: .absent, guardReport: report)
+    }
+
+    @Test("a lost quorum is a 503 that counts, and /status, the summary and /metrics report the count")
+    func reported() {
+        #expect(Self.verdict(.role).status == .serviceUnavailable)
+        #expect(Self.verdict(.role).body == "no write quorum: reached 1 of 3, needs 2 (quorum majority)")
+        #expect(StatusDocument.summary(of: Self.verdict(.status)).contains(
+            ", quorum: reached 1 of 3, needs 2 (quorum majority), stale-primary guard could not ask 2 of 3 peers"))
+        let json = StatusDocument.json(of: Self.verdict(.status))
+        #expect(json.contains("\"decision\": \"quorum lost\", \"reason\": \"no write quorum: reached 1 of 3, needs 2 (quorum majority)\""))
+        #expect(json.contains("\"quorum\": {\"setting\": \"majority\", \"reached\": 1, \"members\": 3, \"needed\": 2}"))
+        let metrics = MetricsDocument.text(of: Self.verdict(.metrics))
+        #expect(metrics.contains("pgsqlchk_quorum_reached_nodes 1\n"))
+        #expect(metrics.contains("pgsqlchk_quorum_needed_nodes 2\n"))
+        #expect(metrics.contains("pgsqlchk_stale_primary_refused 1\n"))
+        let unguarded = Verdict(for: CheckRequest(endpoint: .metrics), outcome: .success(NodeState(inRecovery: false, timeline: 2)), drain: .absent,
+                                guardReport: StalePrimaryGuard.decide(local: Table.local, peers: [Table.itself]))
+        #expect(!MetricsDocument.text(of: unguarded).contains("quorum"))
+        #expect(!StatusDocument.json(of: unguarded).contains("quorum"))
+    }
+
+    @Test("--quorum and PGSQLCHK_QUORUM set the quorum; it is off by default")
+    func configured() throws {
+        let parse = StalePrimaryOptionsTests.parse
+        guard case .check(let plain) = try parse(["--peers=db1,db2,db3"], [:]) else { Issue.record("not a check"); return }
+        #expect(plain.quorum == nil)
+        for (arguments, environment, quorum) in [
+            (["-P", "db1,db2,db3", "--quorum=all"], [:], Quorum.all),
+            (["-P", "db1,db2,db3", "-Q", "majority"], [:], .majority),
+            (["-P", "db1,db2,db3", "--quorum", "4"], ["PGSQLCHK_QUORUM": "all"], .nodes(4)),
+            ([], ["PGSQLCHK_PEERS": "db1,db2", "PGSQLCHK_QUORUM": "majority"], .majority),
+        ] as [([String], [String: String], Quorum)] {
+            guard case .check(let configuration) = try parse(arguments, environment) else { Issue.record("not a check"); continue }
+            #expect(configuration.quorum == quorum)
+        }
+    }
+
+    @Test("a quorum without peers, of no node, or of more nodes than the list and this one is a usage error", arguments: [
+        (["--quorum=all"], [:], "--quorum must be used with --peers (PGSQLCHK_PEERS), whose nodes it counts, not \"all\""),
+        ([], ["PGSQLCHK_QUORUM": "majority"], "PGSQLCHK_QUORUM must be used with --peers (PGSQLCHK_PEERS), whose nodes it counts, not \"majority\""),
+        (["-P", "db1,db2", "--quorum=0"], [:], "--quorum must be \(Quorum.accepted), not \"0\""),
+        (["-P", "db1,db2", "--quorum=most"], [:], "--quorum must be \(Quorum.accepted), not \"most\""),
+        (["-P", "db1,db2", "--quorum=-1"], [:], "--quorum must be \(Quorum.accepted), not \"-1\""),
+        (["-P", "db1,db2", "--quorum=4"], [:], "--quorum must be at most 3, the 2 nodes of --peers and this one, not \"4\""),
+    ] as [([String], [String: String], String)])
+    func refused(arguments: [String], environment: [String: String], message: String) {
+        #expect(throws: UsageError.self) { try StalePrimaryOptionsTests.parse(arguments, environment: environment) }
+        do { _ = try StalePrimaryOptionsTests.parse(arguments, environment: environment) } catch { #expect(error.description == message) }
+    }
+}

@@ -142,3 +142,31 @@ struct PreflightTests {
         #expect(Preflight.privateDirectory(path + "/missing") == .usable)
     }
 }
+
+@Suite("Preflight: the write quorum")
+struct PreflightQuorumTests {
+    typealias Base = PreflightTests
+
+    static func quorumLine(_ quorum: Quorum, peers: [PeerReport], login: NodePosition = Base.primary) -> String? {
+        var configuration = Base.guarded
+        configuration.quorum = quorum
+        var observations = Base.healthy(peers: peers)
+        observations.login = .success(Base.login(login))
+        return Preflight.findings(observations, configuration: configuration).first { $0.subject.hasPrefix("quorum") }
+            .map { "\($0.grade.rawValue) \($0.subject): \($0.detail)" }
+    }
+
+    @Test("the quorum is judged against the nodes the list and this node make, and on a primary against those reached", arguments: [
+        (Quorum.majority, [Base.peer("db1", .success(Base.primary)), Base.peer("db2", .success(Base.standby))], Base.primary,
+         "ok   quorum majority: reached 2 of 2, needs 2 (quorum majority)"),
+        (.nodes(3), [Base.peer("db1", .success(Base.primary)), Base.peer("db2", .success(Base.standby))], Base.primary,
+         "FAIL quorum 3: needs 3 nodes, but the cluster has 2 (--peers, this node included): a primary always answers 503"),
+        (.all, [Base.peer("db1", .success(Base.primary)), Base.peer("db2", .failure(.timedOut(phase: .connecting)))], Base.primary,
+         "FAIL quorum all: reached 1 of 2, needs 2 (quorum all): this primary answers 503 until it reaches more nodes"),
+        (.all, [Base.peer("db1", .success(Base.primary)), Base.peer("db2", .failure(.timedOut(phase: .connecting)))], Base.standby,
+         "ok   quorum all: needs 3 of 3 nodes on a primary"),
+    ] as [(Quorum, [PeerReport], NodePosition, String)])
+    func judged(quorum: Quorum, peers: [PeerReport], login: NodePosition, line: String) {
+        #expect(Self.quorumLine(quorum, peers: peers, login: login) == line)
+    }
+}
