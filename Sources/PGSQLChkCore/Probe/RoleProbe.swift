@@ -15,6 +15,11 @@ enum ProbeDepth: Sendable {
     /// `-o cluster` show, and nothing else asks.
     case cluster
 
+    /// What this node is asked for its ``NodePosition`` on its own
+    /// connection, after the depth's statement: with `--peers` where the
+    /// guard applies, and for the cluster view's row of this node.
+    var positionStatement: Statement { self == .cluster ? .member : .position }
+
     /// What every peer is asked for its ``NodePosition``. Only
     /// `/synchronous` and `/asynchronous` ask a primary for its senders, and
     /// only the cluster view asks for WAL positions and receivers too: the
@@ -103,7 +108,7 @@ enum RoleProbe {
             }
             // The cluster view shows this node even without peers.
             if asksPosition || depth == .cluster {
-                let position = try NodePosition(row: try connection.firstRow(of: depth == .cluster ? .member : .position, before: deadline))
+                let position = try NodePosition(row: try connection.firstRow(of: depth.positionStatement, before: deadline))
                 state.position = position
                 state.timeline = state.timeline ?? position.timeline
             }
