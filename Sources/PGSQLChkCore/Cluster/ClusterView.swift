@@ -17,7 +17,8 @@ struct ClusterMember: Equatable, Sendable {
     /// answered or the standby is on another timeline.
     var lag: Int64?
     /// What the primary's `pg_stat_replication` says of a standby (`sync`,
-    /// `quorum`, `potential`, `async`), or `cascading`; nil when not known.
+    /// `quorum`, `potential`, `async`), or `cascading`; nil when not known,
+    /// and when its WAL receiver is stopped.
     var syncState: String?
     /// A primary's stale-primary guard verdict: `serving`, or why it refuses writes.
     var guardVerdict: String?
@@ -80,6 +81,9 @@ enum ClusterView {
            let replayed = details?.replayedPosition.flatMap(WALPosition.init) {
             row.lag = current.bytes(after: replayed)
         }
+        // No receiver, no sender on any primary: nothing to look up, and
+        // the state already says why.
+        if details?.receiver == .stopped { return row }
         switch synchrony ?? Synchrony.find(identity: details?.identity, timeline: position.timeline, peers: peers) {
         case .synchronous(_, let syncState), .asynchronous(_, let syncState): row.syncState = syncState
         case .cascading: row.syncState = "cascading"

@@ -56,7 +56,7 @@ enum Endpoint: String, CaseIterable, Sendable {
         self = match.endpoint
     }
 
-    /// `/, /primary, /replica, ..., /readiness or /metrics`: the endpoints
+    /// `/, /primary, /replica, ..., /metrics or /cluster`: the endpoints
     /// without their aliases, for a reason line.
     static let choices = Text.alternatives(allCases.map(\.rawValue))
 

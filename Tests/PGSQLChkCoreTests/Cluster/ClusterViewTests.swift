@@ -81,9 +81,10 @@ struct ClusterViewTests {
                                                                     identity: StandbyIdentity(systemIdentifier: system, slotName: nil, applicationName: nil)))], 1,
          ClusterMember(name: "db2:5432", role: "standby", state: "unknown", timeline: 1, lsn: "0/3000000", lag: 256,
                        problem: "synchronous state unknown: this standby's WAL receiver is not visible to the monitoring role (grant pg_monitor)")),
-        // A stopped receiver.
-        ([db1, standby("db3", replayed: "0/3000000", receiver: .stopped)], 1,
-         ClusterMember(name: "db3:5432", role: "standby", state: "stopped", timeline: 1, lsn: "0/3000000", lag: 256, syncState: "async")),
+        // A stopped receiver streams from no one: its lag still shows, no sync_state is looked up.
+        ([db1, node("db3", recovery: true, details: MemberDetails(replayedPosition: "0/3000000", receiver: .stopped,
+                                                                    identity: StandbyIdentity(systemIdentifier: system, slotName: nil, applicationName: nil)))], 1,
+         ClusterMember(name: "db3:5432", role: "standby", state: "stopped", timeline: 1, lsn: "0/3000000", lag: 256)),
         // No primary answered: no lag, and the reason.
         ([down("db1"), db2], 1,
          ClusterMember(name: "db2:5432", role: "standby", state: "streaming", timeline: 1, lsn: "0/3000000",
