@@ -36,16 +36,18 @@ enum ClusterDocument {
     /// node; unknown cells are `null`, `lag` and `timeline` numbers.
     static func json(of verdict: Verdict) -> String {
         let members = ClusterView.members(of: verdict.state, guardReport: verdict.guardReport).map { member in
-            "{" + Column.allCases.map { column in
-                let text = switch value(of: column, in: member) {
-                case .text(let text): StatusDocument.quoted(text)
-                case .number(let number): StatusDocument.literal(number)
+            StatusDocument.object(Column.allCases.map { column in
+                switch value(of: column, in: member) {
+                case .text(let text): (column.rawValue, StatusDocument.quoted(text))
+                case .number(let number): (column.rawValue, StatusDocument.literal(number))
                 }
-                return "\"\(column.rawValue)\": \(text)"
-            }.joined(separator: ", ") + "}"
+            })
         }
-        let reason = verdict.status == .ok || verdict.status == .partialContent ? "null" : StatusDocument.quoted(verdict.body)
-        return "{\"status\": \(verdict.status.rawValue), \"reason\": \(reason), \"members\": [" + members.joined(separator: ", ") + "]}"
+        return StatusDocument.object([
+            ("status", String(verdict.status.rawValue)),
+            ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : StatusDocument.quoted(verdict.body)),
+            ("members", "[" + members.joined(separator: ", ") + "]"),
+        ])
     }
 
     /// The rows under a header of the column names, each column as wide as
