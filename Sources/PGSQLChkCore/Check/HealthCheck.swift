@@ -51,7 +51,8 @@ struct HealthCheck {
     /// its peers (`--peers`): the guard on a primary, `/synchronous` and
     /// `/asynchronous` on a standby. Only where the answer depends on them:
     /// a primary's routing answers, which the guard can refuse, and `/status`
-    /// and `/metrics`, which report it. `/health`, `/liveness` and
+    /// and `/metrics`, which report it; `/cluster` and `-o cluster`, which
+    /// show every peer. `/health`, `/liveness` and
     /// `/replica` answer the same whatever the peers say (a primary's
     /// `/replica` is 503 anyway), so they never wait for a peer.
     func guarded(_ request: CheckRequest) -> Bool {
