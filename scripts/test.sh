@@ -125,11 +125,12 @@ for major in 16 18; do
     . "$PGSQLCHK_RUN_DIR/env"
     version_tests 'LiveServers/LiveCheckTests/' 'LiveServers/EndpointTests/' 'LiveServers/ProbeEndpointTests/' \
       'LiveServers/HysteresisTests/'
-    # The guard's and /sync's tests that read what differs between versions
-    # (promotion and timelines, pg_stat_replication, slots); the rest of that
-    # suite tests files, timing and the cache, the same on every version.
+    # The guard's, /sync's and /cluster's tests that read what differs between
+    # versions (promotion and timelines, pg_stat_replication, slots, the WAL
+    # receiver); the rest of that suite tests files, timing and the cache, the
+    # same on every version.
     version_tests 'StalePrimaryGuardTests/failover\(' 'StalePrimaryGuardTests/synchronousStandbys\(' \
-      'StalePrimaryGuardTests/slotIdentifies\('
+      'StalePrimaryGuardTests/slotIdentifies\(' 'StalePrimaryGuardTests/clusterView'
     bash scripts/cluster.sh stop
     bash scripts/cluster.sh server-log-errors || die "PostgreSQL $major: pgsqlchk's statements logged the errors above"
     rm -f "$PGSQLCHK_SERVER_LOGS"

@@ -72,7 +72,7 @@ extension LiveServers {
 
         @Test("malformed, unknown and oversized requests get a clear 4xx and never touch the database", arguments: [
             ("DELETE / HTTP/1.1\r\n\r\n", 405, "method \"DELETE\" not allowed; use GET, HEAD or OPTIONS"),
-            ("GET /slave HTTP/1.1\r\n\r\n", 400, "unknown endpoint \"/slave\"; try /, /primary, /replica, /read-only, /health, /status, /liveness, /readiness, /synchronous, /asynchronous or /metrics"),
+            ("GET /slave HTTP/1.1\r\n\r\n", 400, "unknown endpoint \"/slave\"; try /, /primary, /replica, /read-only, /health, /status, /liveness, /readiness, /synchronous, /asynchronous, /metrics or /cluster"),
             ("GET /replica?lag=garbage HTTP/1.1\r\n\r\n", 400, "invalid lag \"garbage\": expected bytes such as 1048576, 16MB or 1GB"),
             ("garbage\r\n\r\n", 400, "malformed request line; expected e.g. GET /replica HTTP/1.1"),
             ("GET /" + String(repeating: "a", count: 9_000) + " HTTP/1.1\r\n\r\n", 400, "request head too large"),

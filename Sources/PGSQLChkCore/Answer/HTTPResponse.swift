@@ -47,6 +47,8 @@ enum HTTPResponse {
             (body, contentType) = (Array((StatusDocument.json(of: verdict) + "\n").utf8), "application/json")
         case .prometheus:
             (body, contentType) = (Array(MetricsDocument.text(of: verdict).utf8), MetricsDocument.contentType)
+        case .cluster:
+            (body, contentType) = (Array((ClusterDocument.json(of: verdict) + "\n").utf8), "application/json")
         }
         var head = "HTTP/1.1 \(verdict.status.rawValue) \(reasonPhrase(of: verdict))\r\n"
             + "Content-Type: \(contentType)\r\n"

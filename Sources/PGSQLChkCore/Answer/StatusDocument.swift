@@ -89,7 +89,7 @@ enum StatusDocument {
 
     /// `fields` as a JSON object; names are quoted here unless they come
     /// quoted (and escaped) already.
-    private static func object(_ fields: [(String, String)], quotingKeys: Bool = true) -> String {
+    static func object(_ fields: [(String, String)], quotingKeys: Bool = true) -> String {
         "{" + fields.map { "\(quotingKeys ? "\"\($0.0)\"" : $0.0): \($0.1)" }.joined(separator: ", ") + "}"
     }
 

@@ -20,6 +20,7 @@
 /// | `/asynchronous`, `/async` | 503            | 200 if streaming and asynchronous | 503 why | 503 |
 /// | `/liveness`               | 200            | 200            | 200          | 200 if the server refused the login, else 503 |
 /// | `/metrics` (Prometheus)   | 200            | 200            | 200          | 200, `pgsqlchk_up 0` |
+/// | `/cluster` (JSON)         | 200            | 200            | 200          | 503         |
 ///
 /// Only the primary knows which standbys are synchronous: `/synchronous` and
 /// `/asynchronous` take its word through `--peers` (``Synchrony``), and
@@ -113,7 +114,7 @@ extension Verdict {
             self.init(unavailable: "not the primary: standby")
         case (.replica, false), (.synchronous, false), (.asynchronous, false):
             self.init(unavailable: "not a standby: primary")
-        case (.health, _), (.status, _), (.liveness, _), (.metrics, _):
+        case (.health, _), (.status, _), (.liveness, _), (.metrics, _), (.cluster, _):
             self.init(status: .ok, body: state.role, exitStatus: .success)
         }
         self.state = state

@@ -24,7 +24,9 @@ struct ProbeCache {
     /// used) and how long the probe that found it took.
     func outcome(depth: ProbeDepth, maxconn: MaxconnRequest? = nil, before deadline: Deadline,
                  probe: () -> Result<NodeState, ProbeFailure>) -> ResultCache.Answer {
-        guard applies else { return ResultCache.probing(probe, age: nil).answer }
+        // The cluster view is read by people, a request at a time, and its
+        // nodes' WAL positions and receivers are not kept in an entry.
+        guard applies, depth != .cluster else { return ResultCache.probing(probe, age: nil).answer }
         // A guarded probe carries its position and the peers' answers: the
         // peers list keys it apart from an unguarded probe of the same node,
         // and the deadline too, because a peer that did not answer in time

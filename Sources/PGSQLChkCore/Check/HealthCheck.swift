@@ -51,13 +51,15 @@ struct HealthCheck {
     /// its peers (`--peers`): the guard on a primary, `/synchronous` and
     /// `/asynchronous` on a standby. Only where the answer depends on them:
     /// a primary's routing answers, which the guard can refuse, and `/status`
-    /// and `/metrics`, which report it. `/health`, `/liveness` and
+    /// and `/metrics`, which report it; `/cluster` and `-o cluster`, which
+    /// show every peer. `/health`, `/liveness` and
     /// `/replica` answer the same whatever the peers say (a primary's
     /// `/replica` is 503 anyway), so they never wait for a peer.
     func guarded(_ request: CheckRequest) -> Bool {
         guard !configuration.peers.isEmpty else { return false }
+        if mode == .byHand(.cluster) { return true }
         switch request.endpoint {
-        case .role, .primary, .readOnly, .readiness, .synchronous, .asynchronous, .status, .metrics: return true
+        case .role, .primary, .readOnly, .readiness, .synchronous, .asynchronous, .status, .metrics, .cluster: return true
         case .replica, .health, .liveness: return false
         }
     }
@@ -146,17 +148,19 @@ struct HealthCheck {
                                   position: guarded(request), before: probeDeadline) { phase in
             Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
         }
-        guard guarded(request), case .success(var state) = local, !state.inRecovery || depth(for: request) == .synchrony else { return local }
+        guard guarded(request), case .success(var state) = local,
+              !state.inRecovery || [.synchrony, .cluster].contains(depth(for: request)) else { return local }
         Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
         state.peers = PeerProbe.ask(configuration.peers, settings: configuration.connection,
-                                    listingStandbys: depth(for: request) == .synchrony, before: peersDeadline)
+                                    asking: depth(for: request).peerStatement, before: peersDeadline)
         return .success(state)
     }
 
-    /// A hand run that prints a summary or JSON wants every signal; otherwise
-    /// the request decides.
-    private func depth(for request: CheckRequest) -> ProbeDepth {
+    /// A hand run that prints a summary or JSON wants every signal, and
+    /// `-o cluster` the cluster view; otherwise the request decides.
+    func depth(for request: CheckRequest) -> ProbeDepth {
         switch mode {
+        case .byHand(.cluster): .cluster
         case .byHand(.summary), .byHand(.json): request.depth == .synchrony ? .synchrony : .replication
         case .checkConnection, .byHand(.http), .byHand(.none): request.depth
         }
@@ -175,6 +179,7 @@ struct HealthCheck {
         case .checkConnection, .byHand(.http): configuration.dialect.render(verdict, for: request)
         case .byHand(.summary): Array((StatusDocument.summary(of: verdict) + "\n").utf8)
         case .byHand(.json): Array((StatusDocument.json(of: verdict) + "\n").utf8)
+        case .byHand(.cluster): Array(ClusterDocument.table(of: verdict).utf8)
         case .byHand(.none): []
         }
     }

@@ -39,6 +39,9 @@ struct NodePosition: Equatable, Sendable {
     /// A primary's WAL senders (`pg_stat_replication`), for `/synchronous`
     /// and `/asynchronous` on its standbys; empty on a standby.
     var standbys: [StreamingStandby] = []
+    /// Its WAL positions and receiver, for the cluster view; asked only by
+    /// ``Statement/member``.
+    var member: MemberDetails?
 
     /// `primary` or `standby`.
     var role: String { inRecovery ? "standby" : "primary" }
@@ -56,7 +59,7 @@ struct NodePosition: Equatable, Sendable {
         systemIdentifier == other.systemIdentifier && startedAt == other.startedAt
     }
 
-    /// Reads the row ``Statement/position`` (or ``Statement/standbyList``) returns, by column name; anything missing or
+    /// Reads the row ``Statement/position`` (or ``Statement/standbyList``, ``Statement/member``) returns, by column name; anything missing or
     /// malformed is a query failure, never a guess.
     init(row: QueryRow) throws(ProbeFailure) {
         let role = try row.value(of: "in_recovery")
@@ -68,6 +71,7 @@ struct NodePosition: Equatable, Sendable {
         else { throw .queryFailed(row.statement, detail: "incomplete answer: \(row.values)") }
         self.init(inRecovery: role == "t", timeline: timeline, systemIdentifier: system, startedAt: started, port: port,
                   standbys: try StreamingStandby.list(from: try row.value(of: "standbys"), answering: row.statement))
+        if row.statement == .member { member = try MemberDetails(row: row, inRecovery: inRecovery) }
     }
 
     init(inRecovery: Bool, timeline: Int, systemIdentifier: String, startedAt: String, port: String,

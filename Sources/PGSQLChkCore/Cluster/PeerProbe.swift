@@ -10,11 +10,10 @@ import Glibc
 /// nameserver that never answers would hold the check. A peer not done by
 /// `deadline` is reported as timed out in the phase it was in.
 enum PeerProbe {
-    /// `listingStandbys`: ask a primary for its senders too
-    /// (``Statement/standbyList``), for `/synchronous`.
-    static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, listingStandbys: Bool = false,
+    /// `statement`: ``Statement/position``, or one that adds to it
+    /// (``ProbeDepth/peerStatement``).
+    static func ask(_ peers: [PeerAddress], settings: ConnectionSettings, asking statement: Statement = .position,
                     before deadline: Deadline) -> [PeerReport] {
-        let statement: Statement = listingStandbys ? .standbyList : .position
         var reports = peers.map { PeerReport(peer: $0, outcome: .failure(.timedOut(phase: .resolving))) }
         var inquiries: [Inquiry] = []
         var lookups: [(index: Int, lookup: HostLookup)] = []

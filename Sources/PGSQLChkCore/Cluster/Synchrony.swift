@@ -112,25 +112,10 @@ enum Synchrony: Equatable, Sendable {
     /// senders under one name that disagree prove nothing either.
     static func find(identity: StandbyIdentity?, timeline: Int?, peers: [PeerReport]) -> Synchrony {
         guard let identity else { return .unknown(reason: "synchronous state unknown: this standby's identity was not asked") }
-        var primaries: [(peer: String, position: NodePosition)] = []
-        var notPrimaries: [String] = []
-        for report in peers {
-            switch report.outcome {
-            case .success(let position) where !position.inRecovery && position.systemIdentifier == identity.systemIdentifier:
-                primaries.append((report.peer.description, position))
-            case .success(let position):
-                notPrimaries.append("\(report.peer) (\(position.systemIdentifier == identity.systemIdentifier ? "standby" : "other cluster"))")
-            case .failure(let failure):
-                notPrimaries.append("\(report.peer) (\(failure.reason))")
-            }
-        }
-        guard let newest = primaries.map(\.position.timeline).max() else {
-            return .unknown(reason: "synchronous state unknown: no primary among the peers: " + notPrimaries.joined(separator: ", "))
-        }
-        let onNewest = primaries.filter { $0.position.timeline == newest }
-        guard onNewest.count == 1, let primary = onNewest.first else {
-            return .unknown(reason: "synchronous state unknown: two primaries on timeline \(newest): "
-                + onNewest.map(\.peer).joined(separator: " and "))
+        let primary: ClusterPrimary
+        switch ClusterPrimary.find(among: peers, systemIdentifier: identity.systemIdentifier) {
+        case .success(let found): primary = found
+        case .failure(let missing): return .unknown(reason: "synchronous state unknown: \(missing.reason)")
         }
         let senders = primary.position.standbys
         if senders.contains(where: { $0.syncState.isEmpty }) {
@@ -160,5 +145,44 @@ enum Synchrony: Equatable, Sendable {
         }
         return first.isSynchronous ? .synchronous(primary: primary.peer, syncState: first.syncState)
                                    : .asynchronous(primary: primary.peer, syncState: first.syncState)
+    }
+}
+
+/// The primary of one cluster among the peers' answers: the one peer of that
+/// system identifier that is not in recovery; with several, the one on the
+/// highest timeline, and two on that timeline prove nothing.
+struct ClusterPrimary: Equatable, Sendable {
+    /// As `--peers` names it.
+    var peer: String
+    var position: NodePosition
+
+    /// Why no primary could be named.
+    struct Missing: Error, Equatable {
+        /// `no primary among the peers: db1:5432 (standby), ...` or
+        /// `two primaries on timeline 2: db1:5432 and db2:5432`.
+        var reason: String
+    }
+
+    static func find(among peers: [PeerReport], systemIdentifier: String) -> Result<ClusterPrimary, Missing> {
+        var primaries: [ClusterPrimary] = []
+        var notPrimaries: [String] = []
+        for report in peers {
+            switch report.outcome {
+            case .success(let position) where !position.inRecovery && position.systemIdentifier == systemIdentifier:
+                primaries.append(ClusterPrimary(peer: report.peer.description, position: position))
+            case .success(let position):
+                notPrimaries.append("\(report.peer) (\(position.systemIdentifier == systemIdentifier ? "standby" : "other cluster"))")
+            case .failure(let failure):
+                notPrimaries.append("\(report.peer) (\(failure.reason))")
+            }
+        }
+        guard let newest = primaries.map(\.position.timeline).max() else {
+            return .failure(Missing(reason: "no primary among the peers: " + notPrimaries.joined(separator: ", ")))
+        }
+        let onNewest = primaries.filter { $0.position.timeline == newest }
+        guard onNewest.count == 1, let primary = onNewest.first else {
+            return .failure(Missing(reason: "two primaries on timeline \(newest): " + onNewest.map(\.peer).joined(separator: " and ")))
+        }
+        return .success(primary)
     }
 }

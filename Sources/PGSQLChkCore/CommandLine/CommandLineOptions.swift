@@ -230,7 +230,7 @@ enum CommandLineOptions {
                 endpoint = value
             case .output:
                 guard let format = OutputFormat(rawValue: value) else {
-                    throw .invalidValue(source: source, value: value, accepted: "http, summary, json or none")
+                    throw .invalidValue(source: source, value: value, accepted: "http, summary, json, cluster or none")
                 }
                 configuration.output = format
             case .maintenanceFile:
@@ -327,11 +327,12 @@ enum CommandLineOptions {
           -e, --endpoint=PATH      question asked when no HTTP request arrives (default: /):
                                    /, /primary, /replica, /read-only, /health, /status,
                                    /liveness, /readiness, /synchronous, /asynchronous,
-                                   /metrics,
+                                   /metrics, /cluster,
                                    with ?lag=, ?replay_backlog=, ?replay_delay=,
                                    ?replication_state=streaming, ?rejoin=75,
                                    ?keep_last_standby=1
-          -o, --output=FORMAT      by hand: http, summary, json or none (default: http)
+          -o, --output=FORMAT      by hand: http, summary, json, cluster or none
+                                   (default: http)
           -q, --probe=KIND         liveness or readiness, exit status only, for
                                    Kubernetes exec probes (-e /KIND -o none)
           -a, --agent              answer HAProxy's agent-check protocol instead of HTTP

@@ -70,6 +70,8 @@ enum OutputFormat: String, CaseIterable, Sendable {
     case summary
     /// The JSON status document.
     case json
+    /// The cluster view as a table, one row per `--peers` node (``ClusterDocument``).
+    case cluster
     /// Nothing: the exit status is the answer (`--probe`, for Kubernetes
     /// `exec` probes).
     case none

@@ -10,6 +10,27 @@ enum ProbeDepth: Sendable {
     /// Every replication signal and the connection slots, for the agent's
     /// `maxconn` (``Statement/connectionSlots``).
     case connectionSlots
+    /// Every replication signal, and this node's and every peer's
+    /// ``MemberDetails`` (``Statement/member``): what `/cluster` and
+    /// `-o cluster` show, and nothing else asks.
+    case cluster
+
+    /// What this node is asked for its ``NodePosition`` on its own
+    /// connection, after the depth's statement: with `--peers` where the
+    /// guard applies, and for the cluster view's row of this node.
+    var positionStatement: Statement { self == .cluster ? .member : .position }
+
+    /// What every peer is asked for its ``NodePosition``. Only
+    /// `/synchronous` and `/asynchronous` ask a primary for its senders, and
+    /// only the cluster view asks for WAL positions and receivers too: the
+    /// guard's ordinary checks pay for neither.
+    var peerStatement: Statement {
+        switch self {
+        case .synchrony: .standbyList
+        case .cluster: .member
+        case .role, .replication, .connectionSlots: .position
+        }
+    }
 }
 
 /// Asks the node for its role, and its replication state when needed, in one round trip.
@@ -55,7 +76,9 @@ enum RoleProbe {
     /// guard's comparison, a standby for its ``NodeIdentity``, which names
     /// the fence it may have to remove. A node without the guard is asked
     /// nothing more, but a standby at ``ProbeDepth/synchrony`` depth its
-    /// ``StandbyIdentity``.
+    /// ``StandbyIdentity``. At ``ProbeDepth/cluster`` depth the position is
+    /// asked with ``Statement/member``, with or without the guard, for the
+    /// node's own row of the cluster view.
     /// `maxconn` says whom the connection slots are counted for.
     static func run(_ settings: ConnectionSettings, depth: ProbeDepth, maxconn: MaxconnRequest? = nil, position asksPosition: Bool = false,
                     before deadline: Deadline,
@@ -72,7 +95,7 @@ enum RoleProbe {
                 }
                 state = NodeState(inRecovery: inRecovery, serverVersion: connection.serverVersion,
                                   receiver: inRecovery ? .notVisible : .notApplicable)
-            case .replication, .synchrony:
+            case .replication, .synchrony, .cluster:
                 let row = try connection.firstRow(of: .replication, before: deadline)
                 state = try nodeState(from: row, serverVersion: connection.serverVersion)
             case .connectionSlots:
@@ -83,8 +106,9 @@ enum RoleProbe {
             if depth == .synchrony, state.inRecovery {
                 state.identity = try StandbyIdentity(row: try connection.firstRow(of: .standbyIdentity, before: deadline))
             }
-            if asksPosition {
-                let position = try NodePosition(row: try connection.firstRow(of: .position, before: deadline))
+            // The cluster view shows this node even without peers.
+            if asksPosition || depth == .cluster {
+                let position = try NodePosition(row: try connection.firstRow(of: depth.positionStatement, before: deadline))
                 state.position = position
                 state.timeline = state.timeline ?? position.timeline
             }

@@ -30,6 +30,9 @@ enum Statement: String, CaseIterable, Sendable {
     /// ``position`` with, on a primary, its WAL senders: what `/synchronous`
     /// asks the peers.
     case standbyList = "standby list"
+    /// ``standbyList`` with the node's WAL positions and its WAL receiver:
+    /// what `/cluster` and `-o cluster` show of every node (``MemberDetails``).
+    case member = "cluster member"
     /// How a standby's primary knows it (``StandbyIdentity``).
     case standbyIdentity = "standby identity"
     /// The login's role and privileges, for `--preflight`.
@@ -43,6 +46,7 @@ enum Statement: String, CaseIterable, Sendable {
         case .connectionSlots: Self.connectionSlotsSQL
         case .position: Self.positionSQL
         case .standbyList: Self.standbyListSQL
+        case .member: Self.memberSQL
         case .standbyIdentity: Self.standbyIdentitySQL
         case .privileges: Self.privilegesSQL
         }
@@ -195,7 +199,15 @@ enum Statement: String, CaseIterable, Sendable {
     /// peers, and only it, since it scans the server's backends.
     private static let standbyListSQL = askingPosition(listingStandbys: true)
 
-    private static func askingPosition(listingStandbys: Bool) -> String {
+    /// ``standbyList`` with what the cluster view shows of a node: its WAL
+    /// positions (a primary's current one, a standby's received and replayed
+    /// ones; a promoted node keeps the last two, which no longer mean
+    /// anything) and its WAL receiver's state, slot and `conninfo` (how its
+    /// primary knows it, as ``standbyIdentity`` reads them; NULL without
+    /// `pg_read_all_stats`). Only `/cluster` and `-o cluster` send it.
+    private static let memberSQL = askingPosition(listingStandbys: true, describingMember: true)
+
+    private static func askingPosition(listingStandbys: Bool, describingMember: Bool = false) -> String {
         let standbys = listingStandbys ? """
           CASE WHEN NOT s.in_recovery THEN
             (SELECT pg_catalog.string_agg(COALESCE(r.sync_state, '') OPERATOR(pg_catalog.||) pg_catalog.chr(31)
@@ -216,10 +228,21 @@ enum Statement: String, CaseIterable, Sendable {
           (pg_catalog.pg_control_system()).system_identifier AS system_identifier,
           extract(epoch FROM pg_catalog.pg_postmaster_start_time())::text AS started_at,
           pg_catalog.current_setting('port') AS port,
-        \(standbys)
-        FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery) s
+        \(standbys)\(describingMember ? ",\n" + memberColumns : "")
+        FROM (SELECT pg_catalog.pg_is_in_recovery() AS in_recovery) s\(describingMember ? memberSource : "")
         """
     }
+
+    /// The columns ``member`` adds, over `s` and the receiver `m`.
+    private static let memberColumns = """
+          CASE WHEN NOT s.in_recovery THEN pg_catalog.pg_current_wal_lsn() END AS current_lsn,
+          CASE WHEN s.in_recovery THEN pg_catalog.pg_last_wal_receive_lsn() END AS received_lsn,
+          CASE WHEN s.in_recovery THEN pg_catalog.pg_last_wal_replay_lsn() END AS replayed_lsn,
+          pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE') AS receiver_visible,
+          m.status AS receiver_status, m.slot_name AS slot_name, m.conninfo AS conninfo
+        """
+
+    private static let memberSource = "\n  LEFT JOIN pg_catalog.pg_stat_wal_receiver m ON true"
 
     /// What ``StandbyIdentity`` reads, on the standby's probe connection
     /// after the replication statement.

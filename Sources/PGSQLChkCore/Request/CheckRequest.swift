@@ -6,12 +6,15 @@ enum BodyFormat: Sendable {
     case json
     /// Prometheus's text exposition format (``MetricsDocument``).
     case prometheus
+    /// The cluster view as JSON (``ClusterDocument``).
+    case cluster
 
     /// The format an endpoint answers in unless the request asks otherwise.
     init(for endpoint: Endpoint) {
         switch endpoint {
         case .status: self = .json
         case .metrics: self = .prometheus
+        case .cluster: self = .cluster
         default: self = .text
         }
     }
@@ -58,6 +61,8 @@ struct CheckRequest: Equatable, Sendable {
             .replication
         case .synchronous, .asynchronous:
             .synchrony
+        case .cluster:
+            .cluster
         case .role, .replica, .readOnly:
             format != .text || requirements.limitsAnything ? .replication : .role
         case .primary, .health, .liveness:

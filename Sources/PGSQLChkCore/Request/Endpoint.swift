@@ -30,6 +30,9 @@ enum Endpoint: String, CaseIterable, Sendable {
     /// `/metrics`: the node's state in Prometheus's text format, 200 whenever
     /// the check ran (`pgsqlchk_up` says whether PostgreSQL answered).
     case metrics = "/metrics"
+    /// `/cluster`: every node of `--peers` as JSON (``ClusterDocument``),
+    /// 200 when PostgreSQL answers, as `/status`.
+    case cluster = "/cluster"
 
     /// Every path accepted, aliases included.
     static let paths: [(path: String, endpoint: Endpoint)] = [
@@ -44,6 +47,7 @@ enum Endpoint: String, CaseIterable, Sendable {
         ("/synchronous", .synchronous), ("/sync", .synchronous),
         ("/asynchronous", .asynchronous), ("/async", .asynchronous),
         ("/metrics", .metrics),
+        ("/cluster", .cluster),
     ]
 
     /// The endpoint a request path names, aliases included; nil for any other path.
@@ -52,7 +56,7 @@ enum Endpoint: String, CaseIterable, Sendable {
         self = match.endpoint
     }
 
-    /// `/, /primary, /replica, ..., /readiness or /metrics`: the endpoints
+    /// `/, /primary, /replica, ..., /metrics or /cluster`: the endpoints
     /// without their aliases, for a reason line.
     static let choices = Text.alternatives(allCases.map(\.rawValue))
 
@@ -61,12 +65,12 @@ enum Endpoint: String, CaseIterable, Sendable {
     var asksPrimary: Bool { self == .synchronous || self == .asynchronous }
 
     /// Whether the answer routes traffic, so that the drain file and the
-    /// stale-primary guard apply. `/health`, `/status`, `/liveness` and
-    /// `/metrics` report; they do not route.
+    /// stale-primary guard apply. `/health`, `/status`, `/liveness`,
+    /// `/metrics` and `/cluster` report; they do not route.
     var routes: Bool {
         switch self {
         case .role, .primary, .replica, .readOnly, .readiness, .synchronous, .asynchronous: true
-        case .health, .status, .liveness, .metrics: false
+        case .health, .status, .liveness, .metrics, .cluster: false
         }
     }
 }

@@ -174,6 +174,7 @@ struct CommandLineOptionsTests {
         (["-o", "json"], OutputFormat.json, false, "/etc/pgsqlchk/maintenance"),
         (["--output=summary", "-a"], OutputFormat.summary, true, "/etc/pgsqlchk/maintenance"),
         (["-m", "/run/drain", "--agent"], OutputFormat.http, true, "/run/drain"),
+        (["--output", "cluster", "--peers", "db1,db2"], OutputFormat.cluster, false, "/etc/pgsqlchk/maintenance"),
     ])
     func modes(arguments: [String], output: OutputFormat, agent: Bool, maintenanceFile: String) throws {
         let configuration = try check(arguments)
@@ -189,7 +190,7 @@ struct CommandLineOptionsTests {
         ([], ["PGSQLCHK_REQUIRE_STREAMING": "yes"], "PGSQLCHK_REQUIRE_STREAMING must be 1 or 0, not \"yes\""),
         (["-e", "/replica?lag=x"], [:], "--endpoint: invalid lag \"x\": expected bytes such as 1048576, 16MB or 1GB"),
         (["-e", "/slave"], [:], "--endpoint: unknown endpoint \"/slave\"; try \(Endpoint.choices)"),
-        (["-o", "yaml"], [:], "--output must be http, summary, json or none, not \"yaml\""),
+        (["-o", "yaml"], [:], "--output must be http, summary, json, cluster or none, not \"yaml\""),
         (["--agent=1"], [:], "option --agent takes no value"),
         (["-m", ""], [:], "--maintenance-file needs a non-empty value"),
     ] as [([String], [String: String], String)])

@@ -66,7 +66,7 @@ struct CheckRequestTests {
 
     @Test("the endpoint hint in a 400 lists every endpoint without aliases")
     func hint() {
-        #expect(Endpoint.choices == "/, /primary, /replica, /read-only, /health, /status, /liveness, /readiness, /synchronous, /asynchronous or /metrics")
+        #expect(Endpoint.choices == "/, /primary, /replica, /read-only, /health, /status, /liveness, /readiness, /synchronous, /asynchronous, /metrics or /cluster")
         #expect(RequestError.unknownEndpoint(path: "/x").reason.hasSuffix("; try " + Endpoint.choices))
     }
 
