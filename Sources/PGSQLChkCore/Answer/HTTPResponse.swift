@@ -23,6 +23,19 @@ enum HTTPStatus: Int, Sendable {
     }
 }
 
+extension Verdict {
+    /// HTTP's status for the verdict's answer.
+    var status: HTTPStatus {
+        switch answer {
+        case .serves: .ok
+        case .servesReads: .partialContent
+        case .behindButKept, .unavailable: .serviceUnavailable
+        case .drained: .notFound
+        case .refused(let error): error.status
+        }
+    }
+}
+
 /// Renders a complete HTTP/1.1 response, ready for a single `write()`.
 ///
 /// Strict parsers (HAProxy 2.2+ checks, curl) get everything they need to know

@@ -129,7 +129,7 @@ struct HealthCheck {
         case .kept(let why)?, .fails(let why, _)?: diagnostics.report("\(request.endpoint.rawValue): \(why)")
         case .meets?, nil: break
         }
-        if case .withheld(let reason)? = AgentReply.maxconn(for: verdict, request: request), verdict.state != nil {
+        if case .withheld(let reason)? = verdict.maxconn, verdict.state != nil {
             diagnostics.report("maxconn left out: \(reason)")
         }
         send(render(verdict, for: request))

@@ -60,7 +60,7 @@ public enum HealthCheckCommand {
         let fallback = HealthCheck(configuration: Configuration(dialect: dialect), mode: .checkConnection, diagnostics: diagnostics,
                                    deadline: Deadline(after: Configuration.defaultTimeout, from: start))
         _ = CheckPeer.readRequest(before: fallback.requestWaitEnd, isComplete: dialect.isComplete)
-        let verdict = Verdict(status: .serviceUnavailable, body: "invalid pgsqlchk options", exitStatus: .usage)
+        let verdict = Verdict(unavailable: "invalid pgsqlchk options")
         send(dialect.render(verdict, for: CheckRequest()), finishing: true, diagnostics: diagnostics)
         return ExitCode.usage.rawValue
     }
