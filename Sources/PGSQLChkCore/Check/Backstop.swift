@@ -10,7 +10,7 @@ import CBackstop
 /// the drain state and the mode and dialect, learns the request once it is
 /// read, and renders then the answer of every phase the check may still
 /// enter; entering a phase only selects one, so the answer is the one this
-/// check would have given at that moment. The answer is disarmed before the
+/// check would have given at that moment. The timer is disarmed before the
 /// normal answer is written, so the peer never receives two.
 struct Backstop {
     let alarm: any BackstopAlarm
@@ -32,16 +32,17 @@ struct Backstop {
     /// when the system refused (the poll loops then still keep the deadline
     /// wherever libpq lets them wait).
     mutating func arm(at deadline: Deadline, answering question: CheckRequest, in phases: [CheckPhase]) -> Bool {
-        let held = learn(question, phases: phases)
-        return alarm.arm(at: deadline, exitStatus: .unavailable, finishesConnection: mode == .checkConnection) && held
+        learn(question, phases: phases) && alarm.arm(at: deadline, exitStatus: .unavailable, finishesConnection: mode == .checkConnection)
     }
 
     /// Replaces the held answers with those `request` gets in `phases`, and
-    /// selects the first.
+    /// selects the first; false when no memory was left, and the answers
+    /// held before stay, with their phases.
     @discardableResult
     mutating func learn(_ request: CheckRequest, phases: [CheckPhase]) -> Bool {
+        guard alarm.hold(BackstopAnswers(phases.map { answer(to: request, in: $0) })) else { return false }
         self.phases = phases
-        return alarm.hold(BackstopAnswers(phases.map { answer(to: request, in: $0) }))
+        return true
     }
 
     /// Selects the answer of `phase`; one the check did not expect to enter

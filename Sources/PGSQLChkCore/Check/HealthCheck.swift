@@ -98,6 +98,9 @@ struct HealthCheck {
         let dialect = configuration.dialect
         var request = dialect.question(configured: configuration.question, defaults: configuration.requirements)
         var backstop = Backstop(alarm: alarm, mode: mode, dialect: dialect, drain: drain)
+        // A check connection's backstop answers the configured question while
+        // the request is read, then learns the request; by hand the question
+        // is the request, and the backstop is armed once it knows its phases.
         if mode == .checkConnection {
             reportUnarmed(backstop.arm(at: deadline, answering: request, in: [.readingRequest]))
             let received = connection.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)
