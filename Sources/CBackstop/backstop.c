@@ -15,8 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static unsigned char *armed_response;
-static size_t armed_length;
+// The answers held, one per phase the check may still enter, in one block:
+// `count` bounds after the header, then the bytes; answer i runs from
+// bounds[i] to bounds[i + 1]. Replaced whole with SIGALRM blocked.
+struct answers {
+    int count;
+    size_t bounds[];
+};
+static struct answers *held;
+// Which answer the handler writes: one store, so the probe can select it
+// from any point without blocking the signal.
+static volatile sig_atomic_t selected;
 static int armed_exit_status;
 static int armed_finishes_connection;
 
@@ -55,35 +64,45 @@ void pgsqlchk_finish_connection(long milliseconds, size_t limit) {
 
 static void answer_and_exit(int signal_number) {
     (void)signal_number;
-    size_t written = 0;
-    while (written < armed_length) {
-        ssize_t result = write(STDOUT_FILENO, armed_response + written, armed_length - written);
-        if (result < 0 && errno == EINTR) continue;
-        if (result <= 0) break;
-        written += (size_t)result;
+    int index = selected;
+    if (held != NULL && index >= 0 && index < held->count) {
+        const unsigned char *bytes = (const unsigned char *)&held->bounds[held->count + 1];
+        size_t written = held->bounds[index], end = held->bounds[index + 1];
+        while (written < end) {
+            ssize_t result = write(STDOUT_FILENO, bytes + written, end - written);
+            if (result < 0 && errno == EINTR) continue;
+            if (result <= 0) break;
+            written += (size_t)result;
+        }
     }
     if (armed_finishes_connection) pgsqlchk_finish_connection(200, 65536);
     _exit(armed_exit_status);
 }
 
-int pgsqlchk_backstop_set_answer(const unsigned char *response, size_t length, int exit_status) {
-    unsigned char *copy = malloc(length ? length : 1);
+int pgsqlchk_backstop_hold(const unsigned char *bytes, const size_t *bounds, int count) {
+    if (count < 1) return -1;
+    size_t header = sizeof(struct answers) + ((size_t)count + 1) * sizeof(size_t);
+    struct answers *copy = malloc(header + bounds[count]);
     if (copy == NULL) return -1;
-    memcpy(copy, response, length);
+    copy->count = count;
+    memcpy(copy->bounds, bounds, ((size_t)count + 1) * sizeof(size_t));
+    memcpy((unsigned char *)copy + header, bytes, bounds[count]);
     sigset_t mask;
     mask_alarm(SIG_BLOCK, &mask);
-    unsigned char *previous = armed_response;
-    armed_response = copy;
-    armed_length = length;
-    armed_exit_status = exit_status;
+    struct answers *previous = held;
+    held = copy;
+    selected = 0;
     sigprocmask(SIG_SETMASK, &mask, NULL);
     free(previous);
     return 0;
 }
 
-int pgsqlchk_backstop_arm(const unsigned char *response, size_t length, int exit_status, long milliseconds,
-                          int finishes_connection) {
-    if (pgsqlchk_backstop_set_answer(response, length, exit_status) != 0) return -1;
+void pgsqlchk_backstop_select(int index) {
+    selected = index;
+}
+
+int pgsqlchk_backstop_arm(long milliseconds, int exit_status, int finishes_connection) {
+    armed_exit_status = exit_status;
     armed_finishes_connection = finishes_connection;
 
     struct sigaction action;

@@ -54,7 +54,7 @@ enum Dialect: Sendable {
     func render(_ verdict: Verdict, for request: CheckRequest) -> [UInt8] {
         switch self {
         case .http: HTTPResponse.render(verdict, format: request.format, omitsBody: request.omitsBody)
-        case .agent: Array(AgentReply.line(for: verdict, request: request).utf8)
+        case .agent: Array(AgentReply.line(for: verdict).utf8)
         }
     }
 

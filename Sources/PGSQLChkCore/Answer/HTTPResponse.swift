@@ -23,6 +23,19 @@ enum HTTPStatus: Int, Sendable {
     }
 }
 
+extension Verdict {
+    /// HTTP's status for the verdict's answer.
+    var status: HTTPStatus {
+        switch answer {
+        case .serves: .ok
+        case .servesReads: .partialContent
+        case .behindButKept, .unavailable: .serviceUnavailable
+        case .drained: .notFound
+        case .refused(let error): error.status
+        }
+    }
+}
+
 /// Renders a complete HTTP/1.1 response, ready for a single `write()`.
 ///
 /// Strict parsers (HAProxy 2.2+ checks, curl) get everything they need to know
@@ -79,6 +92,10 @@ enum HTTPResponse {
     /// ``reasonPhraseLimit`` bytes, ending in `...` when cut.
     static func reasonPhrase(of verdict: Verdict) -> String {
         guard verdict.status != .ok, verdict.status != .partialContent, !verdict.body.isEmpty else { return verdict.status.reasonPhrase }
+        // The usual reason is short printable ASCII already: kept as it is,
+        // without building it again a character at a time (the backstop
+        // renders one answer per phase).
+        if verdict.body.utf8.count <= reasonPhraseLimit, verdict.body.utf8.allSatisfy({ (0x20..<0x7f).contains($0) }) { return verdict.body }
         let printable = verdict.body.unicodeScalars.map { (0x20..<0x7f).contains($0.value) ? Character($0) : "?" }
         guard printable.count > reasonPhraseLimit else { return String(printable) }
         return String(printable.prefix(reasonPhraseLimit - 3)) + "..."

@@ -20,6 +20,36 @@ struct ReceivedRequest: Equatable, Sendable {
     var end: End
 }
 
+/// The I/O of one check: the request in, the answer out. ``StandardStreams``
+/// is the connection a super-server hands over (or an admin's terminal);
+/// unit tests drive ``HealthCheck`` with one of their own.
+protocol CheckConnection {
+    /// What the peer sent, up to the end of its request
+    /// (``CheckPeer/readRequest(before:isComplete:)``).
+    func readRequest(before stop: Deadline, isComplete: ([UInt8]) -> Bool) -> ReceivedRequest
+    /// The asking HAProxy's address (``CheckPeer/peerAddress()``).
+    func peerAddress() -> String?
+    /// Writes the whole answer; with `finishing`, then ends the connection
+    /// cleanly (``CheckPeer/finish()``).
+    func send(_ bytes: [UInt8], finishing: Bool) throws(Errno)
+}
+
+/// Standard input and output, through ``CheckPeer``.
+struct StandardStreams: CheckConnection {
+    func readRequest(before stop: Deadline, isComplete: ([UInt8]) -> Bool) -> ReceivedRequest {
+        CheckPeer.readRequest(before: stop, isComplete: isComplete)
+    }
+
+    func peerAddress() -> String? {
+        CheckPeer.peerAddress()
+    }
+
+    func send(_ bytes: [UInt8], finishing: Bool) throws(Errno) {
+        defer { if finishing { CheckPeer.finish() } }
+        try CheckPeer.write(bytes)
+    }
+}
+
 /// The check connection a super-server hands over as stdin and stdout.
 ///
 /// The peer has usually sent its request before we run; if we closed the socket

@@ -10,10 +10,29 @@ enum Mode: Equatable, Sendable {
     /// An admin ran the check: nothing is read, and the answer is printed as
     /// `--output` asks.
     case byHand(OutputFormat)
+
+    /// The bytes that give `verdict` to the asker of `request`: the dialect's
+    /// for a check connection (and for `--output http` by hand); a summary
+    /// line or JSON by hand.
+    func render(_ verdict: Verdict, for request: CheckRequest, in dialect: Dialect) -> [UInt8] {
+        switch self {
+        case .checkConnection, .byHand(.http): dialect.render(verdict, for: request)
+        case .byHand(.summary): Array((StatusDocument.summary(of: verdict) + "\n").utf8)
+        case .byHand(.json): Array((StatusDocument.json(of: verdict) + "\n").utf8)
+        case .byHand(.cluster): Array(ClusterDocument.table(of: verdict).utf8)
+        case .byHand(.none): []
+        }
+    }
 }
 
 /// One check, from the request to the last byte written: the same pipeline
-/// for HTTP and the agent, which differ only in their ``Dialect``.
+/// for HTTP and the agent, which differ only in their ``Dialect``. The
+/// connection, the backstop's timer and the probers are its seams: standard
+/// input and output, `SIGALRM` and the servers in production, scripted ones
+/// in unit tests. They are existentials, not generic parameters: a generic
+/// check's type is built at run time, and checking its three conformances
+/// there cost 210,000 instructions a check (callgrind), where the few calls
+/// through the existentials cost nothing measurable.
 struct HealthCheck {
     /// The part of the deadline kept for writing the answer: the probe gives
     /// up this much earlier, so that its own timeout answer, which names the
@@ -25,6 +44,9 @@ struct HealthCheck {
     let diagnostics: Diagnostics
     /// The whole check's budget, from the process's start.
     let deadline: Deadline
+    var connection: any CheckConnection = StandardStreams()
+    var alarm: any BackstopAlarm = SignalAlarm()
+    var probers: any CheckProbers = LiveProbers()
 
     /// How long a request may take to arrive: all of the deadline but the
     /// third kept for the probe. A request is never answered as another
@@ -78,13 +100,13 @@ struct HealthCheck {
         let drain = DrainState.read(path: configuration.maintenanceFile, report: diagnostics.report)
         let dialect = configuration.dialect
         var request = dialect.question(configured: configuration.question, defaults: configuration.requirements)
-        let armed = Backstop.arm(at: deadline, answering: timeoutAnswer(to: request, drain: drain, phase: .readingRequest),
-                                 exitStatus: .unavailable, finishesConnection: mode == .checkConnection)
-        if !armed {
-            diagnostics.report("could not arm the deadline's backstop: \(Errno.current)")
-        }
+        var backstop = Backstop(alarm: alarm, mode: mode, dialect: dialect, drain: drain)
+        // A check connection's backstop answers the configured question while
+        // the request is read, then learns the request; by hand the question
+        // is the request, and the backstop is armed once it knows its phases.
         if mode == .checkConnection {
-            let received = CheckPeer.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)
+            reportUnarmed(backstop.arm(at: deadline, answering: request, in: [.readingRequest]))
+            let received = connection.readRequest(before: requestWaitEnd, isComplete: dialect.isComplete)
             do {
                 if let asked = try dialect.request(from: received, defaults: configuration.requirements) { request = asked }
                 if let unread = request.unreadServerState {
@@ -98,13 +120,16 @@ struct HealthCheck {
         }
         // The agent's maxconn counts the asking HAProxy's own sessions back
         // in (ConnectionSlots): they are known by its address.
-        request.maxconn?.peer = CheckPeer.peerAddress()
+        request.maxconn?.peer = connection.peerAddress()
         let cache = ProbeCache(configuration: probeConfiguration(for: request), mode: mode, report: diagnostics.report)
-        if cache.applies {
-            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .awaitingSharedProbe), exitStatus: .unavailable)
+        let phases = phases(of: request, sharing: cache.applies)
+        if mode == .checkConnection {
+            backstop.learn(request, phases: phases)
+        } else {
+            reportUnarmed(backstop.arm(at: deadline, answering: request, in: phases))
         }
-        let probed = cache.outcome(depth: depth(for: request), maxconn: request.maxconn, before: probeDeadline) {
-            probe(for: request, drain: drain)
+        let probed = probers.outcome(through: cache, depth: depth(for: request), maxconn: request.maxconn, before: probeDeadline) {
+            probe(for: request, backstop: backstop)
         }
         let outcome = probed.outcome
         var guardReport: GuardReport?
@@ -132,27 +157,36 @@ struct HealthCheck {
         case .kept(let why)?, .fails(let why, _)?: diagnostics.report("\(request.endpoint.rawValue): \(why)")
         case .meets?, nil: break
         }
-        if case .withheld(let reason)? = AgentReply.maxconn(for: verdict, request: request), verdict.state != nil {
+        if case .withheld(let reason)? = verdict.maxconn, verdict.state != nil {
             diagnostics.report("maxconn left out: \(reason)")
         }
-        send(render(verdict, for: request))
+        send(mode.render(verdict, for: request, in: dialect))
         return verdict.exitStatus.rawValue
+    }
+
+    /// The phases a check of `request` may enter once the request is known,
+    /// in order: the backstop holds an answer for each.
+    private func phases(of request: CheckRequest, sharing: Bool) -> [CheckPhase] {
+        (sharing ? [.awaitingSharedProbe] : []) + [.resolving, .connecting, .loggingIn, .querying]
+            + (guarded(request) ? [.askingPeers] : [])
+    }
+
+    private func reportUnarmed(_ armed: Bool) {
+        if !armed { diagnostics.report("could not arm the deadline's backstop: \(Errno.current)") }
     }
 
     /// The local probe and, when the answer needs them, the peers' answers:
     /// a primary's for the stale-primary guard, a standby's for
     /// `/synchronous` and `/asynchronous`. One outcome, so that the result
     /// cache shares both, and fifty HAProxies cost the peers one round each.
-    private func probe(for request: CheckRequest, drain: DrainState) -> Result<NodeState, ProbeFailure> {
-        let local = RoleProbe.run(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
-                                  position: guarded(request), before: probeDeadline) { phase in
-            Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: phase), exitStatus: .unavailable)
-        }
+    private func probe(for request: CheckRequest, backstop: Backstop) -> Result<NodeState, ProbeFailure> {
+        let local = probers.probeNode(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
+                                      position: guarded(request), before: probeDeadline, entering: backstop.enter)
         guard guarded(request), case .success(var state) = local,
               !state.inRecovery || [.synchrony, .cluster].contains(depth(for: request)) else { return local }
-        Backstop.update(answering: timeoutAnswer(to: request, drain: drain, phase: .askingPeers), exitStatus: .unavailable)
-        state.peers = PeerProbe.ask(configuration.peers, settings: configuration.connection,
-                                    asking: depth(for: request).peerStatement, before: peersDeadline)
+        backstop.enter(.askingPeers)
+        state.peers = probers.askPeers(configuration.peers, settings: configuration.connection,
+                                       asking: depth(for: request).peerStatement, before: peersDeadline)
         return .success(state)
     }
 
@@ -166,25 +200,14 @@ struct HealthCheck {
         }
     }
 
-    /// What the backstop writes if the deadline passes during `phase`: the
-    /// answer this request would get from a timeout then, drain file included.
-    private func timeoutAnswer(to request: CheckRequest, drain: DrainState, phase: CheckPhase) -> [UInt8] {
-        render(Verdict(for: request, outcome: .failure(.timedOut(phase: phase)), drain: drain), for: request)
-    }
-
-    /// The dialect's bytes for a check connection (and for `--output http`
-    /// by hand); a summary line or JSON by hand.
-    private func render(_ verdict: Verdict, for request: CheckRequest) -> [UInt8] {
-        switch mode {
-        case .checkConnection, .byHand(.http): configuration.dialect.render(verdict, for: request)
-        case .byHand(.summary): Array((StatusDocument.summary(of: verdict) + "\n").utf8)
-        case .byHand(.json): Array((StatusDocument.json(of: verdict) + "\n").utf8)
-        case .byHand(.cluster): Array(ClusterDocument.table(of: verdict).utf8)
-        case .byHand(.none): []
+    /// Writes the answer, the backstop disarmed first so that the peer never
+    /// gets two; a check connection is then closed cleanly.
+    func send(_ bytes: [UInt8]) {
+        alarm.disarm()
+        do {
+            try connection.send(bytes, finishing: mode == .checkConnection)
+        } catch {
+            diagnostics.report("could not write the answer: \(error)")
         }
-    }
-
-    private func send(_ bytes: [UInt8]) {
-        HealthCheckCommand.send(bytes, finishing: mode == .checkConnection, diagnostics: diagnostics)
     }
 }

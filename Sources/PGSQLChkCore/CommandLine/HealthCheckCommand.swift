@@ -59,22 +59,9 @@ public enum HealthCheckCommand {
         }
         let fallback = HealthCheck(configuration: Configuration(dialect: dialect), mode: .checkConnection, diagnostics: diagnostics,
                                    deadline: Deadline(after: Configuration.defaultTimeout, from: start))
-        _ = CheckPeer.readRequest(before: fallback.requestWaitEnd, isComplete: dialect.isComplete)
-        let verdict = Verdict(status: .serviceUnavailable, body: "invalid pgsqlchk options", exitStatus: .usage)
-        send(dialect.render(verdict, for: CheckRequest()), finishing: true, diagnostics: diagnostics)
+        _ = fallback.connection.readRequest(before: fallback.requestWaitEnd, isComplete: dialect.isComplete)
+        fallback.send(dialect.render(Verdict(unavailable: "invalid pgsqlchk options"), for: CheckRequest()))
         return ExitCode.usage.rawValue
-    }
-
-    /// Writes the answer, the backstop disarmed first so that the peer never
-    /// gets two; a check connection is then closed cleanly.
-    static func send(_ bytes: [UInt8], finishing: Bool, diagnostics: Diagnostics) {
-        Backstop.disarm()
-        do {
-            try CheckPeer.write(bytes)
-        } catch {
-            diagnostics.report("could not write the answer: \(error)")
-        }
-        if finishing { CheckPeer.finish() }
     }
 
     private static func writeToTerminal(_ text: String) -> Int32 {

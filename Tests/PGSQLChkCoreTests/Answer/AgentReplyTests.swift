@@ -19,7 +19,7 @@ struct AgentReplyTests {
     func replies(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, requirements: StandbyRequirements, line: String) {
         let request = CheckRequest(endpoint: .readOnly, requirements: requirements)
         let verdict = Verdict(for: request, outcome: outcome, drain: maintenance ? .present : .absent)
-        #expect(AgentReply.line(for: verdict, request: request) == line)
+        #expect(AgentReply.line(for: verdict) == line)
     }
 
     static let keeping = StandbyRequirements(maximumLagBytes: 100 << 20, keepsLastStandby: true)
@@ -38,7 +38,7 @@ struct AgentReplyTests {
     func keepLastStandby(state: NodeState, requirements: StandbyRequirements, line: String) {
         let request = CheckRequest(endpoint: .readOnly, requirements: requirements)
         let verdict = Verdict(for: request, outcome: .success(state), drain: .absent)
-        #expect(AgentReply.line(for: verdict, request: request) == line)
+        #expect(AgentReply.line(for: verdict) == line)
     }
 
     @Test("the weight falls linearly with lag to a floor of 10%, and only for a standby with a limit", arguments: [
@@ -51,7 +51,7 @@ struct AgentReplyTests {
         (NodeState.standby(lag: 90 << 20), StandbyRequirements(), 100),
     ] as [(NodeState, StandbyRequirements, Int64)])
     func weight(state: NodeState, requirements: StandbyRequirements, percent: Int64) {
-        #expect(AgentReply.weightPercent(of: state, requirements: requirements) == percent)
+        #expect(Verdict.weightPercent(of: state, requirements: requirements) == percent)
     }
 
     static let slots = ConnectionSlots(maxConnections: 20, superuserReservedConnections: 3, reservedConnections: 0, checkRoleLimit: 5,
@@ -71,7 +71,7 @@ struct AgentReplyTests {
         if withSlots.inRecovery { withSlots.connectionSlots = Self.slots }
         let request = CheckRequest(endpoint: .readOnly, requirements: Self.limit, maxconn: MaxconnRequest(peer: "127.0.0.1"))
         let verdict = Verdict(for: request, outcome: .success(withSlots), drain: maintenance ? .present : .absent)
-        #expect(AgentReply.line(for: verdict, request: request) == line)
+        #expect(AgentReply.line(for: verdict) == line)
     }
 
     @Test("maxconn=only answers maxconn:N alone, or an empty line, and never up, down or drain: the HTTP check keeps those", arguments: [
@@ -84,14 +84,14 @@ struct AgentReplyTests {
     func maxconnOnly(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, line: String) {
         let request = CheckRequest(endpoint: .readOnly, maxconn: MaxconnRequest(alone: true, peer: "127.0.0.1"))
         let verdict = Verdict(for: request, outcome: outcome, drain: maintenance ? .present : .absent)
-        #expect(AgentReply.line(for: verdict, request: request) == line)
+        #expect(AgentReply.line(for: verdict) == line)
     }
 
     @Test("without maxconn=auto no reply carries maxconn, even when the slots are known")
     func maxconnNotAsked() {
         let request = CheckRequest(endpoint: .readOnly)
         let verdict = Verdict(for: request, outcome: .success(NodeState(inRecovery: false, connectionSlots: Self.slots)), drain: .absent)
-        #expect(AgentReply.line(for: verdict, request: request) == "ready up 100%\n")
+        #expect(AgentReply.line(for: verdict) == "ready up 100%\n")
     }
 
     @Test("a refused agent-send takes the server down with the reason, unless it asks maxconn=only, which never moves the server", arguments: [

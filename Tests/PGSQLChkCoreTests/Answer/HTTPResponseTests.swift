@@ -4,11 +4,11 @@ import Testing
 @Suite("HTTP response rendering")
 struct HTTPResponseTests {
     @Test("responses are byte-exact HTTP/1.1 with a computed length", arguments: [
-        (Verdict(status: .ok, body: "primary", exitStatus: .success),
+        (Verdict(answer: .serves(weight: 100), body: "primary"),
          "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\nConnection: close\r\n\r\nprimary\n"),
-        (Verdict(status: .partialContent, body: "standby", exitStatus: .standby),
+        (Verdict(answer: .servesReads(weight: 100), body: "standby"),
          "HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\nConnection: close\r\n\r\nstandby\n"),
-        (Verdict(status: .serviceUnavailable, body: "too many connections", exitStatus: .unavailable),
+        (Verdict(answer: .unavailable, body: "too many connections"),
          "HTTP/1.1 503 too many connections\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"),
     ])
     func rendering(verdict: Verdict, expected: String) {
@@ -17,7 +17,7 @@ struct HTTPResponseTests {
 
     @Test("a verdict with a probed state names the role and timeline in headers; HEAD omits only the body")
     func headersAndHead() {
-        let verdict = Verdict(status: .ok, body: "standby", exitStatus: .success, state: NodeState(inRecovery: true, timeline: 3))
+        let verdict = Verdict(answer: .serves(weight: 100), body: "standby", state: NodeState(inRecovery: true, timeline: 3))
         let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 8\r\n"
             + "X-PGSQLChk-Role: standby\r\nX-PGSQLChk-Timeline: 3\r\nConnection: close\r\n\r\n"
         #expect(HTTPResponse.render(verdict) == Array((head + "standby\n").utf8))
@@ -50,10 +50,10 @@ struct HTTPResponseTests {
     static let longReason = "could not connect: " + String(repeating: "x", count: 200)
 
     @Test("200 and 206 keep RFC 9110's reason phrase; any other status carries the reason, printable ASCII, at most 127 bytes, for HAProxy's log", arguments: [
-        (Verdict(status: .ok, body: "primary", exitStatus: .success), "OK"),
-        (Verdict(status: .partialContent, body: "standby", exitStatus: .standby), "Partial Content"),
+        (Verdict(answer: .serves(weight: 100), body: "primary"), "OK"),
+        (Verdict(answer: .servesReads(weight: 100), body: "standby"), "Partial Content"),
         (Verdict(unavailable: "replication lag 48 MB exceeds maximum 16 MB"), "replication lag 48 MB exceeds maximum 16 MB"),
-        (Verdict(status: .notFound, body: "maintenance", exitStatus: .maintenance), "maintenance"),
+        (Verdict(answer: .drained, body: "maintenance"), "maintenance"),
         (Verdict(refusing: .notASCII), "request is not ASCII"),
         (Verdict(unavailable: "r\u{e9}plica\r\nX-Injected: 1\tend"), "r?plica??X-Injected: 1?end"),
         (Verdict(unavailable: longReason), String(longReason.prefix(124)) + "..."),

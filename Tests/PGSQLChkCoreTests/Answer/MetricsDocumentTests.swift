@@ -5,7 +5,7 @@ import Testing
 struct MetricsDocumentTests {
     @Test("a standby's every signal, in base units, with HELP and TYPE lines")
     func standby() {
-        var verdict = Verdict(status: .ok, body: "standby", exitStatus: .success,
+        var verdict = Verdict(answer: .serves(weight: 100), body: "standby",
                               state: NodeState(inRecovery: true, timeline: 3, behindPrimaryBytes: 4096, replayBacklogBytes: 1024,
                                                replayDelay: Milliseconds(1_500), replayPaused: false,
                                                receiver: .running(status: "streaming", silence: Milliseconds(250))))
@@ -62,7 +62,7 @@ struct MetricsDocumentTests {
 
     @Test("the HTTP answer says which exposition format it is")
     func contentType() {
-        let verdict = Verdict(status: .ok, body: "primary", exitStatus: .success)
+        let verdict = Verdict(answer: .serves(weight: 100), body: "primary")
         let rendered = String(decoding: HTTPResponse.render(verdict, format: .prometheus), as: UTF8.self)
         #expect(rendered.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
     }

@@ -9,13 +9,13 @@ struct StatusDocumentTests {
                                    receiver: .running(status: "streaming", silence: Milliseconds(250)))
 
     @Test("the human line names role, timeline and version, then what matters for a standby", arguments: [
-        (Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false, serverVersion: "15.18", timeline: 3)),
+        (Verdict(answer: .serves(weight: 100), body: "primary", state: NodeState(inRecovery: false, serverVersion: "15.18", timeline: 3)),
          "primary, timeline 3, PostgreSQL 15.18"),
-        (Verdict(status: .partialContent, body: "standby", exitStatus: .standby, state: standby),
+        (Verdict(answer: .servesReads(weight: 100), body: "standby", state: standby),
          "standby, timeline 3, PostgreSQL 15.18, lag 416 bytes, WAL receiver streaming, replay paused"),
-        (Verdict(status: .notFound, body: "maintenance", exitStatus: .maintenance, state: NodeState(inRecovery: false), drain: .present),
+        (Verdict(answer: .drained, body: "maintenance", state: NodeState(inRecovery: false), drain: .present),
          "primary, maintenance"),
-        (Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
+        (Verdict(answer: .serves(weight: 100), body: "primary", state: NodeState(inRecovery: false),
                  drain: .unreadable(reason: "drain file /x cannot be checked: Permission denied")),
          "primary, drain file /x cannot be checked: Permission denied"),
         (Verdict(unavailable: "too many connections"), "unavailable: too many connections"),
@@ -26,7 +26,7 @@ struct StatusDocumentTests {
 
     @Test("the JSON document carries every signal, unknowns as null")
     func json() {
-        let verdict = Verdict(status: .partialContent, body: "standby", exitStatus: .standby, state: Self.standby)
+        let verdict = Verdict(answer: .servesReads(weight: 100), body: "standby", state: Self.standby)
         #expect(StatusDocument.json(of: verdict) == """
             {"status": 206, "role": "standby", "in_recovery": true, "timeline": 3, "server_version": "15.18", \
             "wal_position": null, "received_position": "0/3000148", "replayed_position": "0/3000060", "primary_position": "0/3000200", \
@@ -45,7 +45,7 @@ struct StatusDocumentTests {
 
     @Test("an unreadable drain file is unknown maintenance, with the problem named")
     func unreadableDrainJSON() {
-        let verdict = Verdict(status: .ok, body: "primary", exitStatus: .success, state: NodeState(inRecovery: false),
+        let verdict = Verdict(answer: .serves(weight: 100), body: "primary", state: NodeState(inRecovery: false),
                               drain: .unreadable(reason: "drain file /x cannot be checked: Permission denied"))
         #expect(StatusDocument.json(of: verdict).hasSuffix(
             "\"maintenance\": null, \"maintenance_problem\": \"drain file /x cannot be checked: Permission denied\", \"age\": null, \"reason\": null}"))

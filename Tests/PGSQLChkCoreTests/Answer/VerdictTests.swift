@@ -41,7 +41,7 @@ struct VerdictTests {
     @Test("a probe failure is a 503 with its reason on every endpoint but /metrics", arguments: Endpoint.allCases.filter { $0 != .metrics })
     func failureEverywhere(endpoint: Endpoint) {
         let verdict = Verdict(for: CheckRequest(endpoint: endpoint), outcome: .failure(Self.down), drain: .absent)
-        #expect(verdict == Verdict(status: .serviceUnavailable, body: "no response from server", exitStatus: .unavailable))
+        #expect(verdict == Verdict(answer: .unavailable, body: "no response from server"))
     }
 
     @Test("each failure has a reason a DBA can act on", arguments: [
@@ -105,7 +105,7 @@ struct VerdictTests {
     @Test("a refused request keeps its 4xx status and reason, exit status 4")
     func refusal() {
         let refusal = RequestError.methodNotAllowed(method: "PUT")
-        #expect(Verdict(refusing: refusal) == Verdict(status: .methodNotAllowed, body: refusal.reason, exitStatus: .refused))
+        #expect(Verdict(refusing: refusal) == Verdict(answer: .refused(refusal), body: refusal.reason))
     }
 }
 
@@ -209,5 +209,19 @@ struct ProbeEndpointVerdictTests {
         let verdict = Verdict(for: request, outcome: outcome, drain: .absent, synchrony: synchrony)
         #expect(verdict.status == status)
         #expect(verdict.body == body)
+    }
+
+    @Test("the verdict decides the agent's answer too: weight, the kept standby's minimum, maxconn", arguments: [
+        (NodeState.standby(lag: 8 << 20), StandbyRequirements(maximumLagBytes: 16 << 20), Answer.serves(weight: 55)),
+        (.standby(lag: 48 << 20), StandbyRequirements(maximumLagBytes: 16 << 20), .unavailable),
+        (.standby(lag: 48 << 20), StandbyRequirements(maximumLagBytes: 16 << 20, keepsLastStandby: true), .behindButKept(weight: 10)),
+        (primary, StandbyRequirements(maximumLagBytes: 16 << 20, keepsLastStandby: true), .serves(weight: 100)),
+    ] as [(NodeState, StandbyRequirements, Answer)])
+    func agentDecisions(state: NodeState, requirements: StandbyRequirements, answer: Answer) {
+        let request = CheckRequest(endpoint: .readOnly, requirements: requirements, maxconn: MaxconnRequest())
+        let verdict = Verdict(for: request, outcome: .success(state), drain: .absent)
+        #expect(verdict.answer == answer)
+        #expect(verdict.maxconn == .withheld(reason: "connection slots not probed"))
+        #expect(!verdict.leavesServerState)
     }
 }

@@ -165,12 +165,12 @@ struct ClusterViewTests {
 
 @Suite("Cluster view: JSON and table")
 struct ClusterDocumentTests {
-    static func verdict(_ peers: [PeerReport], local: PeerReport, status: HTTPStatus = .ok) -> Verdict {
+    static func verdict(_ peers: [PeerReport], local: PeerReport) -> Verdict {
         let own = ClusterViewTests.position(local)
         var state = NodeState(inRecovery: own.inRecovery, timeline: own.timeline)
         state.position = own
         state.peers = peers
-        return Verdict(status: status, body: own.role, exitStatus: .success, state: state,
+        return Verdict(answer: .serves(weight: 100), body: own.role, state: state,
                        guardReport: own.inRecovery ? nil : StalePrimaryGuard.decide(local: own, peers: peers))
     }
 

@@ -112,7 +112,7 @@ struct StalePrimaryVerdictTests {
     func agent() {
         let request = CheckRequest(endpoint: .readOnly)
         let verdict = Verdict(for: request, outcome: .success(Self.primary), drain: .absent, guardReport: Self.stale)
-        #expect(AgentReply.line(for: verdict, request: request)
+        #expect(AgentReply.line(for: verdict)
             == "down #stale primary: db2:5432 is primary on timeline 2, this node is primary on timeline 1\n")
     }
 
