@@ -27,7 +27,7 @@ enum ClusterDocument {
         case .lag: .number(member.lag)
         case .syncState: .text(member.syncState)
         case .guardVerdict: .text(member.guardVerdict)
-        case .problem: .text(member.problem)
+        case .problem: .text(member.reason)
         }
     }
 

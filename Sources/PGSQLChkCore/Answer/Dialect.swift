@@ -29,7 +29,7 @@ enum Dialect: Sendable {
                 case .limitReached: throw .headTooLarge
                 case _ where received.bytes.isEmpty: return nil
                 case .waitEnded: throw .requestTimeout
-                case .complete, .peerClosed: throw .incompleteRequestLine
+                case .complete, .askerClosed: throw .incompleteRequestLine
                 }
             }
             var line = received.bytes[..<lineEnd]

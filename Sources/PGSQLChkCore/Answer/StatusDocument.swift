@@ -41,7 +41,7 @@ enum StatusDocument {
         }
         if let quorum = report.quorum { text += ", quorum: \(quorum)" }
         if let blindSpot = report.blindSpot { text += ", \(blindSpot)" }
-        if let problem = report.problem { text += ", guard problem: \(problem)" }
+        if let reason = report.fenceFileReason { text += ", guard problem: \(reason)" }
         return text
     }
 
@@ -77,7 +77,7 @@ enum StatusDocument {
         return object([
             ("decision", quoted(decision)),
             ("reason", quoted(report.decision.refusal)),
-            ("problem", quoted(report.problem)),
+            ("problem", quoted(report.fenceFileReason)),
             ("peers_asked", literal(report.findings.count)),
             ("peers_unreachable", object(report.unreachableByReason.map { (quoted($0.reason), String($0.count)) }, quotingKeys: false)),
             ("peers", "[" + peers.joined(separator: ", ") + "]"),
@@ -118,7 +118,7 @@ enum StatusDocument {
             ("receiver_state", state.map { quoted($0.receiver.status) } ?? "null"),
             ("receiver_silence_seconds", literal(silence)),
             ("maintenance", verdict.drain.isKnown ? literal(verdict.maintenance) : "null"),
-            ("maintenance_problem", quoted(verdict.drain.problem)),
+            ("maintenance_problem", quoted(verdict.drain.reason)),
             ("age", literal(verdict.age?.value)),
             ("reason", verdict.status == .ok || verdict.status == .partialContent ? "null" : quoted(verdict.body)),
         ]

@@ -5,7 +5,7 @@ import CBackstop
 /// The poll loops honour the deadline wherever libpq lets them wait, but some
 /// of libpq's work is synchronous (host name lookup, reading `.pgpass`). If
 /// that outlasts the deadline, the timer fires, writes the timeout answer of
-/// the phase the check was in, ends the connection as ``CheckPeer/finish()``
+/// the phase the check was in, ends the connection as ``CheckSocket/finish()``
 /// does and exits (the handler is C: see `CBackstop`). It is armed once with
 /// the drain state and the mode and dialect, learns the request once it is
 /// read, and renders then the answer of every phase the check may still

@@ -47,7 +47,7 @@ enum DrainState: Equatable, Sendable {
     }
 
     /// Why the file could not be looked at, if it could not.
-    var problem: String? {
+    var reason: String? {
         if case .unreadable(let reason) = self { return reason }
         return nil
     }

@@ -51,7 +51,7 @@ struct HealthCheck {
     /// How long a request may take to arrive: all of the deadline but the
     /// third kept for the probe. A request is never answered as another
     /// question because it came late (one lost segment costs 200 ms or more);
-    /// a peer that sends nothing gets the answer to ``Configuration/question``
+    /// an asker that sends nothing gets the answer to ``Configuration/question``
     /// when this passes, or at once when it closes its side.
     var requestWaitEnd: Deadline {
         deadline.earlier(by: Milliseconds(configuration.timeout.value / 3))
@@ -77,7 +77,7 @@ struct HealthCheck {
     /// show every peer. `/health`, `/liveness` and
     /// `/replica` answer the same whatever the peers say (a primary's
     /// `/replica` is 503 anyway), so they never wait for a peer.
-    func guarded(_ request: CheckRequest) -> Bool {
+    func asksPeers(_ request: CheckRequest) -> Bool {
         guard !configuration.peers.isEmpty else { return false }
         if mode == .byHand(.cluster) { return true }
         switch request.endpoint {
@@ -91,7 +91,7 @@ struct HealthCheck {
     /// is an unguarded one.
     private func probeConfiguration(for request: CheckRequest) -> Configuration {
         var probed = configuration
-        if !guarded(request) { probed.peers = [] }
+        if !asksPeers(request) { probed.peers = [] }
         return probed
     }
 
@@ -120,7 +120,7 @@ struct HealthCheck {
         }
         // The agent's maxconn counts the asking HAProxy's own sessions back
         // in (ConnectionSlots): they are known by its address.
-        request.maxconn?.peer = connection.peerAddress()
+        request.maxconn?.askerAddress = connection.askerAddress()
         let cache = ProbeCache(configuration: probeConfiguration(for: request), mode: mode, report: diagnostics.report)
         let phases = phases(of: request, sharing: cache.applies)
         if mode == .checkConnection {
@@ -137,7 +137,7 @@ struct HealthCheck {
         switch outcome {
         case .failure(let failure):
             diagnostics.report("\(failure.reason): \(failure.detail)")
-        case .success(let state) where guarded(request):
+        case .success(let state) where asksPeers(request):
             guardReport = StalePrimaryGuard.review(state, stateDirectory: configuration.stateDirectory, quorum: configuration.quorum,
                                                    report: diagnostics.report)
             // Only the primary knows which standbys it waits for.
@@ -168,7 +168,7 @@ struct HealthCheck {
     /// in order: the backstop holds an answer for each.
     private func phases(of request: CheckRequest, sharing: Bool) -> [CheckPhase] {
         (sharing ? [.awaitingSharedProbe] : []) + [.resolving, .connecting, .loggingIn, .querying]
-            + (guarded(request) ? [.askingPeers] : [])
+            + (asksPeers(request) ? [.askingPeers] : [])
     }
 
     private func reportUnarmed(_ armed: Bool) {
@@ -181,8 +181,8 @@ struct HealthCheck {
     /// cache shares both, and fifty HAProxies cost the peers one round each.
     private func probe(for request: CheckRequest, backstop: Backstop) -> Result<NodeState, ProbeFailure> {
         let local = probers.probeNode(configuration.connection, depth: depth(for: request), maxconn: request.maxconn,
-                                      position: guarded(request), before: probeDeadline, entering: backstop.enter)
-        guard guarded(request), case .success(var state) = local,
+                                      position: asksPeers(request), before: probeDeadline, entering: backstop.enter)
+        guard asksPeers(request), case .success(var state) = local,
               !state.inRecovery || [.synchrony, .cluster].contains(depth(for: request)) else { return local }
         backstop.enter(.askingPeers)
         state.peers = probers.askPeers(configuration.peers, settings: configuration.connection,

@@ -23,7 +23,7 @@ struct ClusterMember: Equatable, Sendable {
     /// A primary's stale-primary guard verdict: `serving`, or why it refuses writes.
     var guardVerdict: String?
     /// Why the node could not be asked, or what could not be known of it.
-    var problem: String?
+    var reason: String?
 }
 
 /// The cluster at a glance, as `patronictl list` shows a Patroni cluster:
@@ -57,13 +57,13 @@ enum ClusterView {
         let position: NodePosition
         switch report.outcome {
         case .failure(let failure):
-            return ClusterMember(name: name, state: "unreachable", problem: failure.reason)
+            return ClusterMember(name: name, state: "unreachable", reason: failure.reason)
         case .success(let answer):
             position = answer
         }
         var row = ClusterMember(name: name, role: position.role, state: "running", timeline: position.timeline)
         guard position.systemIdentifier == local.systemIdentifier else {
-            row.problem = "another cluster: system identifier \(position.systemIdentifier)"
+            row.reason = "another cluster: system identifier \(position.systemIdentifier)"
             return row
         }
         let details = position.member
@@ -87,7 +87,7 @@ enum ClusterView {
         switch synchrony ?? Synchrony.find(identity: details?.identity, timeline: position.timeline, peers: peers) {
         case .synchronous(_, let syncState), .asynchronous(_, let syncState): row.syncState = syncState
         case .cascading: row.syncState = "cascading"
-        case .unknown(let reason): row.problem = reason
+        case .unknown(let reason): row.reason = reason
         }
         return row
     }

@@ -48,7 +48,7 @@ enum FenceClearing {
             do {
                 if try file.remove() { outcome.lines.append("removed the fence file \(file.path)") }
             } catch {
-                outcome.problems.append(error.description)
+                outcome.problems.append(error.reason)
                 outcome.exitStatus = .outputFailed
             }
         }

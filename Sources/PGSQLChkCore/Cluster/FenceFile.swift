@@ -189,9 +189,9 @@ struct FenceFile: Equatable, Sendable {
 }
 
 /// The fence file could not be removed.
-struct FenceRemovalError: Error, Equatable, CustomStringConvertible {
+struct FenceRemovalError: Error, Equatable {
     var path: String
     var errno: Int32
 
-    var description: String { "could not remove fence file \(path): \(Errno(errno))" }
+    var reason: String { "could not remove fence file \(path): \(Errno(errno))" }
 }

@@ -99,8 +99,9 @@ struct GuardReport: Equatable, Sendable {
     /// Each peer asked, in the order of `--peers`; empty when the fence
     /// decided without asking.
     var findings: [PeerFinding] = []
-    /// Something the guard could not do (record the fence, clear an old one).
-    var problem: String?
+    /// Why the guard could not record the fence or clear an old one, or
+    /// why it did not obey a fence file it found.
+    var fenceFileReason: String?
     /// How many nodes this check reached, with `--quorum`; nil without it,
     /// or when the fence decided without asking.
     var quorum: QuorumCount?
@@ -242,11 +243,11 @@ extension StalePrimaryGuard {
             do {
                 if try fence.remove() { report("removed the fence file \(fence.path): this node (\(local.node)) is a standby now") }
             } catch {
-                report(error.description)
+                report(error.reason)
             }
             return nil
         }
-        var problem: String?
+        var fenceFileReason: String?
         switch fence.read() {
         case .unreadable(let reason):
             report(reason + "; treated as fenced (pgsqlchk --clear-fence removes it)")
@@ -264,8 +265,8 @@ extension StalePrimaryGuard {
                 _ = try fence.remove()
                 report("removed the fence file \(fence.path) for timeline \(recorded.timeline): this node (\(local.node)) is primary on timeline \(local.timeline) now")
             } catch {
-                problem = error.description
-                report(error.description)
+                fenceFileReason = error.reason
+                report(error.reason)
             }
         case .absent:
             let legacy = FenceFile.legacy(stateDirectory: stateDirectory)
@@ -273,21 +274,21 @@ extension StalePrimaryGuard {
             case .fence(let recorded) where recorded.applies(to: local):
                 return GuardReport(decision: .fenced(recorded))
             case .unreadable(let reason):
-                problem = reason + "; not obeyed, since it names no node (pgsqlchk --clear-fence removes it)"
-                report(problem ?? "")
+                fenceFileReason = reason + "; not obeyed, since it names no node (pgsqlchk --clear-fence removes it)"
+                report(fenceFileReason ?? "")
             case .fence, .absent:
                 break
             }
         }
         let answers = state.peers ?? []
         var result = decide(local: local, peers: answers, quorum: quorum)
-        result.problem = problem
+        result.fenceFileReason = fenceFileReason
         switch result.decision {
         case .stale(let found):
             report(result.decision.refusal ?? "")
             if let failure = fence.write(found) {
-                result.problem = "could not record the fence: \(failure)"
-                report(result.problem ?? "")
+                result.fenceFileReason = "could not record the fence: \(failure)"
+                report(result.fenceFileReason ?? "")
             }
         case .rivalPrimary, .quorumLost:
             report(result.decision.refusal ?? "")

@@ -13,8 +13,8 @@ public enum HealthCheckCommand {
         let start = Deadline.now()
         // A peer that hangs up early must give EPIPE, not kill us mid-answer.
         signal(SIGPIPE, SIG_IGN)
-        let serving = CheckPeer.isServing()
-        if serving { CheckPeer.silenceSharedStandardError() }
+        let serving = CheckSocket.isServing()
+        if serving { CheckSocket.silenceSharedStandardError() }
         let diagnostics = Diagnostics.forThisProcess()
 
         let arguments = Array(commandLine.dropFirst())
@@ -36,7 +36,7 @@ public enum HealthCheckCommand {
             let written = writeToTerminal(cleared.lines.map { $0 + "\n" }.joined())
             return written == ExitCode.success.rawValue ? cleared.exitStatus.rawValue : written
         case .preflight(let configuration) where !serving:
-            return Preflight.run(configuration) { line in try? CheckPeer.write(Array(line.utf8)) }
+            return Preflight.run(configuration) { line in try? CheckSocket.write(Array(line.utf8)) }
         case .help, .version, .clearFence, .preflight:
             return refuse("--help, --version, --clear-fence and --preflight are for terminals, not check connections",
                           dialect: CommandLineOptions.dialect(in: arguments),
@@ -65,6 +65,6 @@ public enum HealthCheckCommand {
     }
 
     private static func writeToTerminal(_ text: String) -> Int32 {
-        ((try? CheckPeer.write(Array(text.utf8))) != nil ? ExitCode.success : .outputFailed).rawValue
+        ((try? CheckSocket.write(Array(text.utf8))) != nil ? ExitCode.success : .outputFailed).rawValue
     }
 }

@@ -100,7 +100,7 @@ extension ConnectionSlots {
         guard let all = clientSessions else {
             return .withheld(reason: "other sessions' addresses not visible to the monitoring role (grant pg_monitor)")
         }
-        let own = request.peer.flatMap { peer in byAddress.first { $0.isAddress(peer) } }
+        let own = request.askerAddress.flatMap { asker in byAddress.first { $0.isAddress(asker) } }
         let elsewhere = all - (own?.sessions ?? 0)
         let kept: Int
         if let checkSlots = request.checkSlots {

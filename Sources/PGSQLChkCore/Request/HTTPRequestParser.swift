@@ -36,12 +36,12 @@ enum HTTPRequestParser {
         // One empty line before the request line is tolerated (RFC 9112, section 2.2).
         if head.starts(with: [13, 10]) { head = head.dropFirst(2) } else if head.first == 10 { head = head.dropFirst() }
         guard !head.isEmpty else {
-            if received.end == .waitEnded || received.end == .peerClosed, received.bytes.isEmpty { return nil }
+            if received.end == .waitEnded || received.end == .askerClosed, received.bytes.isEmpty { return nil }
             throw received.end == .waitEnded ? .requestTimeout : .incompleteRequestLine
         }
         guard isASCII(head) else { throw .notASCII }
         switch received.end {
-        case .complete, .peerClosed:
+        case .complete, .askerClosed:
             break
         case .limitReached:
             throw .headTooLarge

@@ -14,9 +14,10 @@ struct MaxconnRequest: Equatable, Sendable {
     /// `check_slots=`: the slots kept free for the checks; nil keeps the
     /// check role's CONNECTION LIMIT.
     var checkSlots: Int?
-    /// The address of the HAProxy that asks (the check connection's peer):
-    /// its own sessions are what the value limits, so they are not subtracted.
-    var peer: String?
+    /// The address of the HAProxy that asks, at the other end of the check
+    /// connection: its own sessions are what the value limits, so they are
+    /// not subtracted.
+    var askerAddress: String?
 
     /// The agent-send parameters that ask for `maxconn`.
     static let parameters = ["maxconn", "maxconn_role", "check_slots"]

@@ -20,7 +20,7 @@ enum RequestError: Error, Equatable, Sendable {
     case notASCII
     /// The peer stopped sending before the request line ended.
     case incompleteRequestLine
-    /// No end of the request head within ``CheckPeer/requestLimit`` bytes.
+    /// No end of the request head within ``CheckSocket/requestLimit`` bytes.
     case headTooLarge
     /// The request had begun but not ended when the deadline left no more time to wait.
     case requestTimeout

@@ -69,7 +69,7 @@ struct AgentReplyTests {
     func maxconn(state: NodeState, maintenance: Bool, line: String) {
         var withSlots = state
         if withSlots.inRecovery { withSlots.connectionSlots = Self.slots }
-        let request = CheckRequest(endpoint: .readOnly, requirements: Self.limit, maxconn: MaxconnRequest(peer: "127.0.0.1"))
+        let request = CheckRequest(endpoint: .readOnly, requirements: Self.limit, maxconn: MaxconnRequest(askerAddress: "127.0.0.1"))
         let verdict = Verdict(for: request, outcome: .success(withSlots), drain: maintenance ? .present : .absent)
         #expect(AgentReply.line(for: verdict) == line)
     }
@@ -82,7 +82,7 @@ struct AgentReplyTests {
         (.failure(.timedOut(phase: .querying)), true, "\n"),
     ] as [(Result<NodeState, ProbeFailure>, Bool, String)])
     func maxconnOnly(outcome: Result<NodeState, ProbeFailure>, maintenance: Bool, line: String) {
-        let request = CheckRequest(endpoint: .readOnly, maxconn: MaxconnRequest(alone: true, peer: "127.0.0.1"))
+        let request = CheckRequest(endpoint: .readOnly, maxconn: MaxconnRequest(alone: true, askerAddress: "127.0.0.1"))
         let verdict = Verdict(for: request, outcome: outcome, drain: maintenance ? .present : .absent)
         #expect(AgentReply.line(for: verdict) == line)
     }

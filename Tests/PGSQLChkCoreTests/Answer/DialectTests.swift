@@ -50,7 +50,7 @@ struct DialectTests {
         }
     }
 
-    @Test("no agent-send at all asks nothing, so the agent answers its own /read-only question", arguments: [ReceivedRequest.End.peerClosed, .waitEnded])
+    @Test("no agent-send at all asks nothing, so the agent answers its own /read-only question", arguments: [ReceivedRequest.End.askerClosed, .waitEnded])
     func silentAgent(end: ReceivedRequest.End) throws {
         #expect(try agentRequest("", end: end) == nil)
         #expect(Dialect.agent.question(configured: CheckRequest(endpoint: .primary), defaults: Self.defaults)
@@ -60,7 +60,7 @@ struct DialectTests {
     @Test("a bad or unfinished agent-send is refused, never read as another question", arguments: [
         ("lag=lots\n", ReceivedRequest.End.complete, RequestError.invalidValue(parameter: "lag", value: "lots", expected: "expected bytes such as 1048576, 16MB or 1GB")),
         ("lag=16", .waitEnded, .requestTimeout),
-        ("lag=16", .peerClosed, .incompleteRequestLine),
+        ("lag=16", .askerClosed, .incompleteRequestLine),
         ("lag=16\u{e9}\n", .complete, .notASCII),
         (String(repeating: "x", count: 8_192), .limitReached, .headTooLarge),
     ])

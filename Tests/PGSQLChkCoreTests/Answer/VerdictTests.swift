@@ -84,7 +84,7 @@ struct VerdictTests {
         let drain = DrainState.unreadable(reason: "drain file /x cannot be checked: Permission denied")
         let verdict = Verdict(for: CheckRequest(), outcome: .success(Self.primary), drain: drain)
         #expect(verdict.status == .ok)
-        #expect(verdict.drain.problem == "drain file /x cannot be checked: Permission denied")
+        #expect(verdict.drain.reason == "drain file /x cannot be checked: Permission denied")
     }
 
     @Test("health and status report through maintenance instead of draining", arguments: [Endpoint.health, .status])

@@ -24,7 +24,7 @@ private final class ScriptedConnection: CheckConnection {
         return ReceivedRequest(bytes: Array(request.utf8), end: .complete)
     }
 
-    func peerAddress() -> String? { "192.0.2.10" }
+    func askerAddress() -> String? { "192.0.2.10" }
 
     func send(_ bytes: [UInt8], finishing: Bool) throws(Errno) {
         sent += bytes

@@ -64,15 +64,15 @@ struct ClusterViewTests {
 
     @Test("each row, in the cases an admin looks at the view for", arguments: [
         // A peer that cannot be asked says why, as peers_unreachable does.
-        ([db1, db2, down("db3")], 2, ClusterMember(name: "db3:5432", state: "unreachable", problem: "no response from server")),
+        ([db1, db2, down("db3")], 2, ClusterMember(name: "db3:5432", state: "unreachable", reason: "no response from server")),
         // Another initdb: shown, never compared.
         ([db1, node("other", recovery: false, system: "1234", details: MemberDetails(walPosition: "0/1", receiver: .notApplicable))], 1,
          ClusterMember(name: "other:5432", role: "primary", state: "running", timeline: 1,
-                       problem: "another cluster: system identifier 1234")),
+                       reason: "another cluster: system identifier 1234")),
         // A standby left on an old timeline: its LSN distance means nothing.
         ([primary("db1", at: "0/5000000", timeline: 2, senders: [sender("db3", "async")]), standby("db2", replayed: "0/3000000")], 1,
          ClusterMember(name: "db2:5432", role: "standby", state: "streaming", timeline: 1, lsn: "0/3000000",
-                       problem: "db1:5432 streams to no standby with application_name 'db2', and this standby is on timeline 1, the primary on 2")),
+                       reason: "db1:5432 streams to no standby with application_name 'db2', and this standby is on timeline 1, the primary on 2")),
         // Streaming through another standby.
         ([db1, standby("db4", replayed: "0/3000080")], 1,
          ClusterMember(name: "db4:5432", role: "standby", state: "streaming", timeline: 1, lsn: "0/3000080", lag: 128, syncState: "cascading")),
@@ -80,7 +80,7 @@ struct ClusterViewTests {
         ([db1, node("db2", recovery: true, details: MemberDetails(replayedPosition: "0/3000000", receiver: .notVisible,
                                                                     identity: StandbyIdentity(systemIdentifier: system, slotName: nil, applicationName: nil)))], 1,
          ClusterMember(name: "db2:5432", role: "standby", state: "unknown", timeline: 1, lsn: "0/3000000", lag: 256,
-                       problem: "synchronous state unknown: this standby's WAL receiver is not visible to the monitoring role (grant pg_monitor)")),
+                       reason: "synchronous state unknown: this standby's WAL receiver is not visible to the monitoring role (grant pg_monitor)")),
         // A stopped receiver streams from no one: its lag still shows, no sync_state is looked up.
         ([db1, node("db3", recovery: true, details: MemberDetails(replayedPosition: "0/3000000", receiver: .stopped,
                                                                     identity: StandbyIdentity(systemIdentifier: system, slotName: nil, applicationName: nil)))], 1,
@@ -88,7 +88,7 @@ struct ClusterViewTests {
         // No primary answered: no lag, and the reason.
         ([down("db1"), db2], 1,
          ClusterMember(name: "db2:5432", role: "standby", state: "streaming", timeline: 1, lsn: "0/3000000",
-                       problem: "synchronous state unknown: no primary among the peers: db1:5432 (no response from server), db2:5432 (standby)")),
+                       reason: "synchronous state unknown: no primary among the peers: db1:5432 (no response from server), db2:5432 (standby)")),
     ] as [([PeerReport], Int, ClusterMember)])
     func row(peers: [PeerReport], index: Int, expected: ClusterMember) {
         #expect(Self.rows(peers, local: Self.db2)[index] == expected)
@@ -113,7 +113,7 @@ struct ClusterViewTests {
         var state = NodeState(inRecovery: true, timeline: 1)
         state.position = Self.position(Self.db2)
         #expect(ClusterView.members(of: state, guardReport: nil) == [
-            ClusterMember(name: "local", role: "standby", state: "streaming", timeline: 1, lsn: "0/3000000", problem: "synchronous state unknown: only the primary knows it; list the nodes with --peers"),
+            ClusterMember(name: "local", role: "standby", state: "streaming", timeline: 1, lsn: "0/3000000", reason: "synchronous state unknown: only the primary knows it; list the nodes with --peers"),
         ])
         state.position = Self.position(Self.db1)
         #expect(ClusterView.members(of: state, guardReport: nil).map(\.guardVerdict) == [nil], "no --peers, no guard")
@@ -134,7 +134,7 @@ struct ClusterViewTests {
             #expect((depth == .cluster) == viewed, "\(endpoint) \(mode)")
             #expect((depth.peerStatement == .member) == viewed, "\(endpoint) \(mode)")
             #expect((depth.positionStatement == .member) == viewed, "\(endpoint) \(mode)")
-            if viewed { #expect(check.guarded(request), "the view asks every peer") }
+            if viewed { #expect(check.asksPeers(request), "the view asks every peer") }
         }
     }
 

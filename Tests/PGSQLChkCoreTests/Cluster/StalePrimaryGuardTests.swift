@@ -309,7 +309,7 @@ struct SharedStateDirectoryTests {
             close(garbage)
             let (report, _) = Self.review(Self.stale, in: directory)
             #expect(report?.decision == .serving, "an unreadable legacy file names no node: reported, not obeyed")
-            #expect(report?.problem?.hasPrefix("fence file \(legacy.path) is corrupt") == true)
+            #expect(report?.fenceFileReason?.hasPrefix("fence file \(legacy.path) is corrupt") == true)
         }
     }
 }
@@ -320,15 +320,15 @@ struct GuardedEndpointTests {
         (Endpoint.role, true), (.primary, true), (.readOnly, true), (.readiness, true), (.status, true), (.metrics, true),
         (.synchronous, true), (.asynchronous, true), (.replica, false), (.health, false), (.liveness, false),
     ])
-    func guarded(endpoint: Endpoint, asks: Bool) {
+    func asksPeers(endpoint: Endpoint, asks: Bool) {
         var configuration = Configuration()
         configuration.peers = [PeerAddress(host: "db2", port: nil)]
         let check = HealthCheck(configuration: configuration, mode: .byHand(.none), diagnostics: Diagnostics.forThisProcess(),
                                 deadline: Deadline(after: Milliseconds(1_000)))
-        #expect(check.guarded(CheckRequest(endpoint: endpoint)) == asks)
+        #expect(check.asksPeers(CheckRequest(endpoint: endpoint)) == asks)
         let unguarded = HealthCheck(configuration: Configuration(), mode: .byHand(.none), diagnostics: Diagnostics.forThisProcess(),
                                     deadline: Deadline(after: Milliseconds(1_000)))
-        #expect(!unguarded.guarded(CheckRequest(endpoint: endpoint)))
+        #expect(!unguarded.asksPeers(CheckRequest(endpoint: endpoint)))
     }
 }
 

@@ -52,17 +52,17 @@ struct ConnectionSlotsTests {
         ("2001:DB8::10", .advertised(8)),
         ("192.0.2.99", .advertised(4)),
     ] as [(String, Maxconn)])
-    func ownSessionsCountedBackIn(peer: String, maxconn: Maxconn) {
-        #expect(Self.busy.maxconn(for: MaxconnRequest(peer: peer)) == maxconn)
+    func ownSessionsCountedBackIn(asker: String, maxconn: Maxconn) {
+        #expect(Self.busy.maxconn(for: MaxconnRequest(askerAddress: asker)) == maxconn)
     }
 
     @Test("the client role's cap counts that role's sessions from elsewhere only")
     func clientRoleFromElsewhere() {
         // app 12: elsewhere are 4 from 2001:db8::10 and 1 over the socket.
-        #expect(Self.busy.maxconn(for: MaxconnRequest(clientRole: "app", peer: "192.0.2.10")) == .advertised(7))
+        #expect(Self.busy.maxconn(for: MaxconnRequest(clientRole: "app", askerAddress: "192.0.2.10")) == .advertised(7))
         #expect(Self.slots { $0.clientSessions = 8; $0.clientRoleSessions = 7; $0.clientRoleLimit = 8
                              $0.byAddress = Self.busy.byAddress }
-            .maxconn(for: MaxconnRequest(clientRole: "app", peer: "192.0.2.10")) == .advertised(3))
+            .maxconn(for: MaxconnRequest(clientRole: "app", askerAddress: "192.0.2.10")) == .advertised(3))
     }
 
     @Test("what is unknown is never advertised, and the reason says what to fix", arguments: [

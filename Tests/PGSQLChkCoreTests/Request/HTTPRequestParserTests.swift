@@ -9,7 +9,7 @@ struct HTTPRequestParserTests {
         try HTTPRequestParser.parse(ReceivedRequest(bytes: Array(text.utf8), end: end), defaults: Self.defaults)
     }
 
-    @Test("no request at all, when the peer closes or the wait ends, asks nothing", arguments: [ReceivedRequest.End.peerClosed, .waitEnded])
+    @Test("no request at all, when the peer closes or the wait ends, asks nothing", arguments: [ReceivedRequest.End.askerClosed, .waitEnded])
     func empty(end: ReceivedRequest.End) throws {
         #expect(try parse("", end: end) == nil)
     }
@@ -77,8 +77,8 @@ struct HTTPRequestParserTests {
         ("GET /replica HTTP/1.1\r\nHost: x\r\n", ReceivedRequest.End.waitEnded, RequestError.requestTimeout),
         ("GET /repl", .waitEnded, .requestTimeout),
         ("\r\n", .waitEnded, .requestTimeout),
-        ("GET /repl", .peerClosed, .incompleteRequestLine),
-        ("\u{16}\u{03}\u{01}", .peerClosed, .incompleteRequestLine),
+        ("GET /repl", .askerClosed, .incompleteRequestLine),
+        ("\u{16}\u{03}\u{01}", .askerClosed, .incompleteRequestLine),
         ("GET / HTTP/1.1\r\nX-Pad: " + String(repeating: "a", count: 9_000) + "\r\n", .limitReached, .headTooLarge),
     ])
     func unfinished(text: String, end: ReceivedRequest.End, error: RequestError) {
@@ -87,7 +87,7 @@ struct HTTPRequestParserTests {
 
     @Test("a request line the peer closed after, without a blank line, still parses (nc, then Ctrl-D)")
     func closedAfterRequestLine() throws {
-        #expect(try parse("GET /primary HTTP/1.0\n", end: .peerClosed)?.endpoint == .primary)
+        #expect(try parse("GET /primary HTTP/1.0\n", end: .askerClosed)?.endpoint == .primary)
     }
 
     @Test("a head is complete once a blank line follows the request line", arguments: [

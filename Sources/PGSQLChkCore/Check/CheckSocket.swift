@@ -3,14 +3,14 @@ import CBackstop
 import Glibc
 #endif
 
-/// What the peer sent before the check stopped reading, and why it stopped.
+/// What the asker sent before the check stopped reading, and why it stopped.
 struct ReceivedRequest: Equatable, Sendable {
     enum End: Equatable, Sendable {
         /// The dialect's end of a request arrived.
         case complete
-        /// The peer closed its side (or the read failed) first.
-        case peerClosed
-        /// ``CheckPeer/requestLimit`` bytes arrived without an end.
+        /// The asker closed its side (or the read failed) first.
+        case askerClosed
+        /// ``CheckSocket/requestLimit`` bytes arrived without an end.
         case limitReached
         /// The time allowed for waiting ran out first.
         case waitEnded
@@ -24,41 +24,44 @@ struct ReceivedRequest: Equatable, Sendable {
 /// is the connection a super-server hands over (or an admin's terminal);
 /// unit tests drive ``HealthCheck`` with one of their own.
 protocol CheckConnection {
-    /// What the peer sent, up to the end of its request
-    /// (``CheckPeer/readRequest(before:isComplete:)``).
+    /// What the asker sent, up to the end of its request
+    /// (``CheckSocket/readRequest(before:isComplete:)``).
     func readRequest(before stop: Deadline, isComplete: ([UInt8]) -> Bool) -> ReceivedRequest
-    /// The asking HAProxy's address (``CheckPeer/peerAddress()``).
-    func peerAddress() -> String?
+    /// The asking HAProxy's address (``CheckSocket/askerAddress()``).
+    func askerAddress() -> String?
     /// Writes the whole answer; with `finishing`, then ends the connection
-    /// cleanly (``CheckPeer/finish()``).
+    /// cleanly (``CheckSocket/finish()``).
     func send(_ bytes: [UInt8], finishing: Bool) throws(Errno)
 }
 
-/// Standard input and output, through ``CheckPeer``.
+/// Standard input and output, through ``CheckSocket``.
 struct StandardStreams: CheckConnection {
     func readRequest(before stop: Deadline, isComplete: ([UInt8]) -> Bool) -> ReceivedRequest {
-        CheckPeer.readRequest(before: stop, isComplete: isComplete)
+        CheckSocket.readRequest(before: stop, isComplete: isComplete)
     }
 
-    func peerAddress() -> String? {
-        CheckPeer.peerAddress()
+    func askerAddress() -> String? {
+        CheckSocket.askerAddress()
     }
 
     func send(_ bytes: [UInt8], finishing: Bool) throws(Errno) {
-        defer { if finishing { CheckPeer.finish() } }
-        try CheckPeer.write(bytes)
+        defer { if finishing { CheckSocket.finish() } }
+        try CheckSocket.write(bytes)
     }
 }
 
 /// The check connection a super-server hands over as stdin and stdout.
 ///
-/// The peer has usually sent its request before we run; if we closed the socket
+/// Whoever opened it (HAProxy, Prometheus, curl) is the *asker*; a *peer* in
+/// this code is always a database node that `--peers` names.
+///
+/// The asker has usually sent its request before we run; if we closed the socket
 /// with that request unread, the kernel would answer with a reset instead of a
 /// normal close, and HAProxy 2.2+ reports such checks as socket errors. So the
 /// request is read (bounded in bytes and time) before the answer is written,
 /// the answer goes out in one `write()`, and the rest is drained after
 /// `shutdown(SHUT_WR)`.
-enum CheckPeer {
+enum CheckSocket {
     /// The most of a request head we read; HAProxy's check request is under
     /// 100 bytes, about 250 with `http-check send-state`.
     static let requestLimit = 8_192
@@ -93,9 +96,9 @@ enum CheckPeer {
         close(null)
     }
 
-    /// Reads what the peer sent, up to the end of its request.
+    /// Reads what the asker sent, up to the end of its request.
     ///
-    /// Returns as soon as `isComplete` holds, the peer stops sending,
+    /// Returns as soon as `isComplete` holds, the asker stops sending,
     /// ``requestLimit`` bytes were read, or `stop` passes.
     static func readRequest(before stop: Deadline, isComplete: ([UInt8]) -> Bool) -> ReceivedRequest {
         var head: [UInt8] = []
@@ -104,19 +107,19 @@ enum CheckPeer {
             if head.count >= requestLimit { return ReceivedRequest(bytes: head, end: .limitReached) }
             switch read(upTo: requestLimit - head.count, before: stop) {
             case .bytes(let chunk): head += chunk
-            case .closed: return ReceivedRequest(bytes: head, end: .peerClosed)
+            case .closed: return ReceivedRequest(bytes: head, end: .askerClosed)
             case .timedOut: return ReceivedRequest(bytes: head, end: .waitEnded)
             }
         }
     }
 
-    /// The address of the peer on stdin, as PostgreSQL's `inet` prints it
-    /// (`192.0.2.10`, `2001:db8::10`); an IPv4 peer that reached an IPv6
+    /// The address of the asker on stdin, as PostgreSQL's `inet` prints it
+    /// (`192.0.2.10`, `2001:db8::10`); an IPv4 asker that reached an IPv6
     /// socket (`::ffff:192.0.2.10`) as its IPv4 address, which is how
     /// `pg_stat_activity.client_addr` shows that host's connections to an
     /// IPv4 listener. Nil when stdin is no IP socket.
     /// (C: `getpeername`, `inet_ntop`.)
-    static func peerAddress() -> String? {
+    static func askerAddress() -> String? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let named = withUnsafeMutablePointer(to: &storage) {
@@ -147,13 +150,13 @@ enum CheckPeer {
     /// Writes the whole answer to stdout in one call, continuing only what a
     /// signal or a full socket buffer cut short.
     ///
-    /// Throws the failed write's `errno` (EPIPE when the peer has gone).
+    /// Throws the failed write's `errno` (EPIPE when the asker has gone).
     static func write(_ bytes: [UInt8]) throws(Errno) {
         try POSIX.writeAll(bytes, to: STDOUT_FILENO)
     }
 
     /// Ends the connection with a normal close: FIN after the answer, then reads
-    /// whatever the peer still sends (bounded) so that no unread byte turns the
+    /// whatever the asker still sends (bounded) so that no unread byte turns the
     /// close into a reset. The same C function serves the backstop.
     static func finish() {
         pgsqlchk_finish_connection(drainWait.value, drainLimit)
