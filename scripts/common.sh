@@ -202,3 +202,13 @@ wait_for() {
     sleep 0.1
   done
 }
+
+# A test bed's network namespaces are named NS_PREFIX (set by the script that
+# builds them: pgpair-, pgq-) plus the host's role.
+ns() { echo "$NS_PREFIX$1"; }
+# Runs a command on one of those hosts.
+on() {
+  local host=$1
+  shift
+  ip netns exec "$(ns "$host")" "$@"
+}

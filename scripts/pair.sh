@@ -62,12 +62,6 @@ declare -rA NODE_CHECK_PORT=([primary]=23267 [standby]=23268)
 readonly HAPROXY_MAXCONN=5
 readonly UP_WAIT_SECONDS=30
 
-ns() { echo "$NS_PREFIX$1"; }
-on() {
-  local host=$1
-  shift
-  ip netns exec "$(ns "$host")" "$@"
-}
 
 make_network() {
   local host number

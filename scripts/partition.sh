@@ -56,12 +56,6 @@ readonly CHECK_PORT=$PRIMARY_CHECK_PORT
 readonly PEER_PORT=$((STATS_PORT + 1))
 readonly UP_WAIT_SECONDS=30
 
-ns() { echo "$NS_PREFIX$1"; }
-on() {
-  local host=$1
-  shift
-  ip netns exec "$(ns "$host")" "$@"
-}
 address() { echo "$NET4.${HOST_NUMBER[$1]}"; }
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
