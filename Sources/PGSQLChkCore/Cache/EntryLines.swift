@@ -154,6 +154,7 @@ struct EntryLines {
         value = variant.value
     }
 
+    /// `text` with every control character a space, so that it stays one line.
     static func clean(_ text: String) -> String {
         String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
     }
@@ -169,6 +170,7 @@ struct EntryLines {
         text == "t" ? true : text == "f" ? false : nil
     }
 
+    /// The integer `text` writes as `String(value)` does; nil for anything else.
     static func number<Value: FixedWidthInteger>(_ text: String) -> Value? {
         let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
         guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), digits == "0" || !digits.hasPrefix("0") else { return nil }
