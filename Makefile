@@ -20,6 +20,9 @@ VERSION      := $(shell sed -n 's/^public let pgsqlchkVersion = "\(.*\)"/\1/p' S
 # - --disable-local-rpath: no RUNPATH $ORIGIN, which made the loader look for
 #   each of libpq's 24 libraries in the binary's directory first (31 failed
 #   lookups a check instead of 11).
+# Nothing links the concurrency runtime or libdispatch: main.swift's closure
+# is @Sendable, since a main-actor closure checks its executor, which pulled
+# both in and ran their initialisers at every start (ReleaseBinaryTests).
 LINK_DIR      := $(CURDIR)/.build-link
 LINK_FILES    := $(LINK_DIR)/libstdc++.a $(LINK_DIR)/libm.so
 RELEASE_FLAGS := -c release --static-swift-stdlib --disable-local-rpath \

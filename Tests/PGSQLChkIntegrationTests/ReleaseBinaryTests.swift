@@ -35,6 +35,16 @@ extension LiveServers {
             #expect(!result.text.contains("R_X86_64_COPY"), "copy relocations: \(result.text.split(separator: "\n").filter { $0.contains("COPY") })")
         }
 
+        @Test("no concurrency runtime or libdispatch: main's closure is not main-actor isolated, so neither is linked nor initialised")
+        func noConcurrencyRuntime() throws {
+            let result = Child.run(["/usr/bin/nm", "--defined-only", binary], input: .null)
+            try #require(result.status == 0, "nm failed (binutils): \(result.text.prefix(300))")
+            let symbols = result.text.split(separator: "\n")
+            #expect(symbols.contains { $0.hasSuffix(" pgsqlchk_main") }, "nm listed no symbols (a stripped binary?)")
+            #expect(!symbols.contains { $0.hasSuffix(" swift_task_isCurrentExecutor") || $0.hasSuffix(" _libdispatch_init") },
+                    "the concurrency runtime is linked again")
+        }
+
         @Test("a whole check never opens /proc/self/maps: ArgvCapture still stands in for the runtime's scan")
         func noMapsScan() throws {
             let trace = cluster.runDirectory + "/maps-strace.log"

@@ -8,8 +8,9 @@ import Glibc
 /// rendered answer: every check applies its own endpoint, limits and drain
 /// file to it.
 ///
-/// The file is text, one `name value` line per field in a fixed order,
-/// versioned by its first line and closed by `end`:
+/// The file is text, one `name value` line per field in a fixed order, the
+/// one list of lines that both writing and reading walk, versioned by its
+/// first line and closed by `end`:
 ///
 ///     pgsqlchk-cache 6
 ///     key 9f1c0a7d3e5b2c41
@@ -87,292 +88,175 @@ struct CacheEntry: Equatable, Sendable {
         return age
     }
 
-    // MARK: Encoding
+    // MARK: The format
 
     /// The entry's text.
     var encoded: String {
-        var lines = ["pgsqlchk-cache \(Self.version)", "key \(key)", "boot \(boot)", "probed \(probed)",
-                     "probe_duration_ms \(probeDuration.value)"]
-        switch outcome {
-        case .success(let state):
-            lines.append("outcome state")
-            lines += Self.lines(of: state)
-        case .failure(let failure):
-            lines.append("outcome failure")
-            lines += Self.lines(of: failure)
-        }
-        lines.append("end")
-        return lines.joined(separator: "\n") + "\n"
+        var entry = self
+        var lines = EntryLines()
+        // Writing reads no line, so nothing can be corrupt.
+        try! entry.lines(&lines)
+        return lines.written.joined(separator: "\n") + "\n"
     }
-
-    private static func lines(of state: NodeState) -> [String] {
-        var lines = [
-            "in_recovery " + flag(state.inRecovery),
-            "server_version " + clean(state.serverVersion),
-            "timeline " + optional(state.timeline),
-            "wal_position " + optional(state.walPosition.map(clean)),
-            "received_position " + optional(state.receivedPosition.map(clean)),
-            "replayed_position " + optional(state.replayedPosition.map(clean)),
-            "primary_position " + optional(state.primaryPosition.map(clean)),
-            "behind_primary_bytes " + optional(state.behindPrimaryBytes),
-            "receiver_timeout_ms " + optional(state.receiverTimeout?.value),
-            "replay_backlog_bytes " + optional(state.replayBacklogBytes),
-            "replay_delay_ms " + optional(state.replayDelay?.value),
-            "replay_paused " + optional(state.replayPaused.map(flag)),
-        ]
-        switch state.receiver {
-        case .notApplicable: lines.append("receiver none")
-        case .notVisible: lines.append("receiver unknown")
-        case .stopped: lines.append("receiver stopped")
-        case .running(let status, let silence):
-            lines += ["receiver running", "receiver_status " + clean(status), "receiver_silence_ms " + optional(silence?.value)]
-        }
-        if let position = state.position {
-            lines += ["position present"] + Self.lines(of: position, prefix: "position")
-        } else {
-            lines.append("position none")
-        }
-        if let identity = state.identity {
-            lines += ["identity present", "identity_system_identifier " + clean(identity.systemIdentifier),
-                      "identity_slot " + optional(identity.slotName.map(clean)),
-                      // A name may be anything, even "-": "=" marks one that is there.
-                      "identity_application_name " + (identity.applicationName.map { "=" + clean($0) } ?? "-")]
-        } else {
-            lines.append("identity none")
-        }
-        if let peers = state.peers {
-            lines.append("peers \(peers.count)")
-            for answer in peers {
-                lines.append("peer " + clean(answer.peer.description))
-                switch answer.outcome {
-                case .success(let position): lines += ["peer_outcome position"] + Self.lines(of: position, prefix: "peer")
-                case .failure(let failure): lines += ["peer_outcome failure"] + Self.lines(of: failure)
-                }
-            }
-        } else {
-            lines.append("peers none")
-        }
-        if let slots = state.connectionSlots {
-            lines += ["slots present", "max_connections \(slots.maxConnections)",
-                      "superuser_reserved_connections \(slots.superuserReservedConnections)",
-                      "reserved_connections \(slots.reservedConnections)", "check_role_limit \(slots.checkRoleLimit)",
-                      "client_sessions " + optional(slots.clientSessions), "client_role_limit " + optional(slots.clientRoleLimit),
-                      "client_role_sessions " + optional(slots.clientRoleSessions), "sessions_by_address \(slots.byAddress.count)"]
-            lines += slots.byAddress.map { "address \(clean($0.address)) \($0.sessions) \($0.clientRoleSessions)" }
-        } else {
-            lines.append("slots none")
-        }
-        return lines
-    }
-
-    /// A ``NodePosition``'s lines, each name starting with `prefix`, then
-    /// its senders (a primary's), three lines each.
-    private static func lines(of position: NodePosition, prefix: String) -> [String] {
-        var lines = [prefix + "_in_recovery " + flag(position.inRecovery), prefix + "_timeline \(position.timeline)",
-                     prefix + "_system_identifier " + clean(position.systemIdentifier), prefix + "_started_at " + clean(position.startedAt),
-                     prefix + "_port " + clean(position.port), prefix + "_standbys \(position.standbys.count)"]
-        for standby in position.standbys {
-            lines += ["standby_sync_state " + clean(standby.syncState), "standby_slot " + optional(standby.slotName.map(clean)),
-                      "standby_application_name " + clean(standby.applicationName)]
-        }
-        return lines
-    }
-
-    private static func lines(of failure: ProbeFailure) -> [String] {
-        var lines = ["failure " + failureName(failure)]
-        switch failure {
-        case .tlsFailed(let problem, _): lines.append("tls " + tlsName(problem))
-        case .connectionRejected(let sqlstate, _): lines.append("sqlstate " + clean(sqlstate))
-        case .queryFailed(let statement, _): lines.append("statement " + statement.rawValue)
-        case .timedOut(let phase): lines.append("phase " + phaseName(phase))
-        default: break
-        }
-        if case .timedOut = failure {} else { lines.append("detail " + clean(failure.detail)) }
-        return lines
-    }
-
-    // MARK: Decoding
 
     /// The entry `text` holds; ``Problem/corrupt(_:)`` for anything
     /// ``encoded`` would not have written.
     static func decode(_ text: String) throws(Problem) -> CacheEntry {
-        var reader = LineReader(text)
-        guard try reader.take("pgsqlchk-cache") == String(version) else { throw .corrupt("version") }
-        let key = try reader.take("key")
-        guard CacheKey.isDigest(Substring(key)) else { throw .corrupt("key") }
-        let boot = try number(try reader.take("boot"), "boot", as: Int64.self)
-        let probed = try number(try reader.take("probed"), "probed", as: UInt64.self)
-        let probeDuration = try number(try reader.take("probe_duration_ms"), "probe_duration_ms", as: Int.self)
-        guard probeDuration >= 0 else { throw .corrupt("probe_duration_ms") }
-        let outcome: Result<NodeState, ProbeFailure>
-        switch try reader.take("outcome") {
-        case "state": outcome = .success(try state(from: &reader))
-        case "failure": outcome = .failure(try failure(from: &reader))
-        default: throw .corrupt("outcome")
-        }
-        guard try reader.take("end") == "" else { throw .corrupt("end") }
-        guard reader.isAtEnd else { throw .corrupt("text after end") }
-        return CacheEntry(key: key, boot: boot, probed: probed, probeDuration: Milliseconds(probeDuration), outcome: outcome)
+        var lines = EntryLines(reading: text)
+        var entry = CacheEntry(key: "", boot: 0, probed: 0, probeDuration: Milliseconds(0), outcome: .failure(.noResponse(detail: "")))
+        try entry.lines(&lines)
+        guard lines.isAtEnd else { throw .corrupt("text after end") }
+        return entry
     }
 
-    private static func state(from reader: inout LineReader) throws(Problem) -> NodeState {
-        guard let inRecovery = flag(try reader.take("in_recovery")) else { throw .corrupt("in_recovery") }
-        var state = NodeState(inRecovery: inRecovery, serverVersion: try reader.take("server_version"))
-        state.timeline = try optionalNumber(try reader.take("timeline"), "timeline", as: Int.self)
-        state.walPosition = optionalText(try reader.take("wal_position"))
-        state.receivedPosition = optionalText(try reader.take("received_position"))
-        state.replayedPosition = optionalText(try reader.take("replayed_position"))
-        state.primaryPosition = optionalText(try reader.take("primary_position"))
-        state.behindPrimaryBytes = try optionalNumber(try reader.take("behind_primary_bytes"), "behind_primary_bytes", as: Int64.self)
-        state.receiverTimeout = try optionalNumber(try reader.take("receiver_timeout_ms"), "receiver_timeout_ms", as: Int.self)
-            .map(Milliseconds.init)
-        state.replayBacklogBytes = try optionalNumber(try reader.take("replay_backlog_bytes"), "replay_backlog_bytes", as: Int64.self)
-        state.replayDelay = try optionalNumber(try reader.take("replay_delay_ms"), "replay_delay_ms", as: Int.self).map(Milliseconds.init)
-        let paused = try reader.take("replay_paused")
-        state.replayPaused = paused == "-" ? nil : try flagOrThrow(paused, "replay_paused")
-        switch try reader.take("receiver") {
-        case "none": state.receiver = .notApplicable
-        case "unknown": state.receiver = .notVisible
-        case "stopped": state.receiver = .stopped
-        case "running":
-            let status = try reader.take("receiver_status")
-            let silence = try optionalNumber(try reader.take("receiver_silence_ms"), "receiver_silence_ms", as: Int.self)
-            state.receiver = .running(status: status, silence: silence.map(Milliseconds.init))
-        default: throw .corrupt("receiver")
-        }
-        switch try reader.take("position") {
-        case "none":
-            break
-        case "present": state.position = try position(from: &reader, prefix: "position")
-        default: throw .corrupt("position")
-        }
-        switch try reader.take("identity") {
-        case "none":
-            break
-        case "present":
-            state.identity = StandbyIdentity(systemIdentifier: try reader.take("identity_system_identifier"),
-                                             slotName: optionalText(try reader.take("identity_slot")),
-                                             applicationName: try markedText(try reader.take("identity_application_name"),
-                                                                             "identity_application_name"))
-        default: throw .corrupt("identity")
-        }
-        let peers = try reader.take("peers")
-        if peers != "none" {
-            let count = try number(peers, "peers", as: Int.self)
-            guard (0...PeerAddress.maximumCount).contains(count) else { throw .corrupt("peers") }
-            var answers: [PeerReport] = []
-            for _ in 0..<count {
-                guard let peer = PeerAddress(Substring(try reader.take("peer"))) else { throw .corrupt("peer") }
-                switch try reader.take("peer_outcome") {
-                case "position": answers.append(PeerReport(peer: peer, outcome: .success(try position(from: &reader, prefix: "peer"))))
-                case "failure": answers.append(PeerReport(peer: peer, outcome: .failure(try failure(from: &reader))))
-                default: throw .corrupt("peer_outcome")
-                }
+    /// Every line of an entry, in order, written from it or read into it:
+    /// ``encoded`` and ``decode(_:)`` both walk this and nothing else.
+    private mutating func lines(_ lines: inout EntryLines) throws(Problem) {
+        try lines.constant("pgsqlchk-cache", String(Self.version))
+        try lines.text("key", &key, valid: { CacheKey.isDigest(Substring($0)) })
+        try lines.number("boot", &boot)
+        try lines.number("probed", &probed)
+        try lines.milliseconds("probe_duration_ms", &probeDuration, valid: { $0.value >= 0 })
+        try Self.outcome("outcome", &outcome, &lines, success: "state", blank: NodeState(inRecovery: false), Self.lines)
+        try lines.constant("end")
+    }
+
+    private static func lines(of state: inout NodeState, _ lines: inout EntryLines) throws(Problem) {
+        try lines.flag("in_recovery", &state.inRecovery)
+        try lines.text("server_version", &state.serverVersion)
+        try lines.number("timeline", &state.timeline)
+        try lines.text("wal_position", &state.walPosition)
+        try lines.text("received_position", &state.receivedPosition)
+        try lines.text("replayed_position", &state.replayedPosition)
+        try lines.text("primary_position", &state.primaryPosition)
+        try lines.number("behind_primary_bytes", &state.behindPrimaryBytes)
+        try lines.milliseconds("receiver_timeout_ms", &state.receiverTimeout)
+        try lines.number("replay_backlog_bytes", &state.replayBacklogBytes)
+        try lines.milliseconds("replay_delay_ms", &state.replayDelay)
+        try lines.flag("replay_paused", &state.replayPaused)
+        try lines.variant("receiver", &state.receiver) { receiver throws(Problem) in
+            try receiver.plain("none", .notApplicable)
+            try receiver.plain("unknown", .notVisible)
+            try receiver.plain("stopped", .stopped)
+            try receiver.payload("running", blank: ("", nil),
+                                 extract: { if case .running(let status, let silence) = $0 { (status, silence) } else { nil } },
+                                 embed: { .running(status: $0.0, silence: $0.1) }) { running, lines throws(Problem) in
+                try lines.text("receiver_status", &running.0)
+                try lines.milliseconds("receiver_silence_ms", &running.1)
             }
-            state.peers = answers
         }
-        switch try reader.take("slots") {
-        case "none":
-            break
-        case "present":
-            func count(_ field: String) throws(Problem) -> Int { try number(try reader.take(field), field, as: Int.self) }
-            func optionalCount(_ field: String) throws(Problem) -> Int? { try optionalNumber(try reader.take(field), field, as: Int.self) }
-            state.connectionSlots = ConnectionSlots(
-                maxConnections: try count("max_connections"),
-                superuserReservedConnections: try count("superuser_reserved_connections"),
-                reservedConnections: try count("reserved_connections"),
-                checkRoleLimit: try count("check_role_limit"),
-                clientSessions: try optionalCount("client_sessions"),
-                clientRoleLimit: try optionalCount("client_role_limit"),
-                clientRoleSessions: try optionalCount("client_role_sessions"))
-            let addresses = try count("sessions_by_address")
-            guard addresses >= 0 else { throw .corrupt("sessions_by_address") }
-            for _ in 0..<addresses {
-                let fields = try reader.take("address").split(separator: " ", omittingEmptySubsequences: false)
-                guard fields.count == 3, !fields[0].isEmpty else { throw .corrupt("address") }
-                state.connectionSlots?.byAddress.append(AddressSessions(
-                    address: String(fields[0]), sessions: try number(String(fields[1]), "address", as: Int.self),
-                    clientRoleSessions: try number(String(fields[2]), "address", as: Int.self)))
+        try lines.optional("position", &state.position, blank: blankPosition) { position, lines throws(Problem) in
+            try Self.lines(of: &position, prefix: "position", &lines)
+        }
+        try lines.optional("identity", &state.identity, blank: StandbyIdentity(systemIdentifier: "", slotName: nil, applicationName: nil)) {
+            identity, lines throws(Problem) in
+            try lines.text("identity_system_identifier", &identity.systemIdentifier)
+            try lines.text("identity_slot", &identity.slotName)
+            // A name may be anything, even "-": "=" marks one that is there.
+            try lines.markedText("identity_application_name", &identity.applicationName)
+        }
+        try lines.list("peers", &state.peers, maximum: PeerAddress.maximumCount,
+                       blank: PeerReport(peer: PeerAddress(host: "", port: nil), outcome: .failure(.noResponse(detail: "")))) {
+            report, lines throws(Problem) in
+            try lines.line("peer", &report.peer, write: { EntryLines.clean($0.description) }, read: { PeerAddress(Substring($0)) })
+            try outcome("peer_outcome", &report.outcome, &lines, success: "position", blank: blankPosition) { position, lines throws(Problem) in
+                try Self.lines(of: &position, prefix: "peer", &lines)
             }
-        default: throw .corrupt("slots")
         }
-        return state
+        try lines.optional("slots", &state.connectionSlots,
+                           blank: ConnectionSlots(maxConnections: 0, superuserReservedConnections: 0, reservedConnections: 0, checkRoleLimit: 0)) {
+            slots, lines throws(Problem) in
+            try lines.number("max_connections", &slots.maxConnections)
+            try lines.number("superuser_reserved_connections", &slots.superuserReservedConnections)
+            try lines.number("reserved_connections", &slots.reservedConnections)
+            try lines.number("check_role_limit", &slots.checkRoleLimit)
+            try lines.number("client_sessions", &slots.clientSessions)
+            try lines.number("client_role_limit", &slots.clientRoleLimit)
+            try lines.number("client_role_sessions", &slots.clientRoleSessions)
+            try lines.list("sessions_by_address", &slots.byAddress, blank: AddressSessions(address: "", sessions: 0, clientRoleSessions: 0)) {
+                address, lines throws(Problem) in
+                try lines.line("address", &address, write: { "\(EntryLines.clean($0.address)) \($0.sessions) \($0.clientRoleSessions)" },
+                               read: addressSessions)
+            }
+        }
     }
 
-    /// The ``NodePosition`` that ``lines(of:prefix:)`` wrote.
-    private static func position(from reader: inout LineReader, prefix: String) throws(Problem) -> NodePosition {
-        guard let inRecovery = flag(try reader.take(prefix + "_in_recovery")) else { throw .corrupt(prefix + "_in_recovery") }
-        let timeline = try number(try reader.take(prefix + "_timeline"), prefix + "_timeline", as: Int.self)
-        var position = NodePosition(inRecovery: inRecovery, timeline: timeline,
-                                    systemIdentifier: try reader.take(prefix + "_system_identifier"),
-                                    startedAt: try reader.take(prefix + "_started_at"), port: try reader.take(prefix + "_port"))
-        let count = try number(try reader.take(prefix + "_standbys"), prefix + "_standbys", as: Int.self)
-        guard count >= 0 else { throw .corrupt(prefix + "_standbys") }
-        for _ in 0..<count {
-            let syncState = try reader.take("standby_sync_state")
-            let slot = optionalText(try reader.take("standby_slot"))
-            position.standbys.append(StreamingStandby(applicationName: try reader.take("standby_application_name"),
-                                                      slotName: slot, syncState: syncState))
+    private static let blankPosition = NodePosition(inRecovery: false, timeline: 0, systemIdentifier: "", startedAt: "", port: "")
+
+    /// A ``NodePosition``'s lines, each name starting with `prefix`, then its
+    /// senders (a primary's).
+    private static func lines(of position: inout NodePosition, prefix: String, _ lines: inout EntryLines) throws(Problem) {
+        try lines.flag(prefix + "_in_recovery", &position.inRecovery)
+        try lines.number(prefix + "_timeline", &position.timeline)
+        try lines.text(prefix + "_system_identifier", &position.systemIdentifier)
+        try lines.text(prefix + "_started_at", &position.startedAt)
+        try lines.text(prefix + "_port", &position.port)
+        try lines.list(prefix + "_standbys", &position.standbys, blank: StreamingStandby(applicationName: "", slotName: nil, syncState: "")) {
+            standby, lines throws(Problem) in
+            try lines.text("standby_sync_state", &standby.syncState)
+            try lines.text("standby_slot", &standby.slotName)
+            try lines.text("standby_application_name", &standby.applicationName)
         }
-        return position
     }
 
-    private static func failure(from reader: inout LineReader) throws(Problem) -> ProbeFailure {
-        let name = try reader.take("failure")
-        if name == "timed_out" {
-            let phaseName = try reader.take("phase")
-            guard let phase = CheckPhase.allCases.first(where: { self.phaseName($0) == phaseName }) else { throw .corrupt("phase") }
-            return .timedOut(phase: phase)
+    /// A probe's outcome: `name success` then the success's `lines`, or
+    /// `name failure` then the failure's.
+    private static func outcome<Success>(_ name: String, _ outcome: inout Result<Success, ProbeFailure>, _ lines: inout EntryLines,
+                                         success tag: String, blank: Success,
+                                         _ successLines: (inout Success, inout EntryLines) throws(Problem) -> Void) throws(Problem) {
+        try lines.variant(name, &outcome) { outcome throws(Problem) in
+            try outcome.payload(tag, blank: blank, extract: { try? $0.get() }, embed: { .success($0) }, successLines)
+            try outcome.payload("failure", blank: .noResponse(detail: ""), extract: { if case .failure(let failure) = $0 { failure } else { nil } },
+                                embed: { .failure($0) }, Self.lines)
         }
-        var tls: ProbeFailure.TLSProblem?
-        var sqlstate: String?
-        var statement: Statement?
-        if name == "tls_failed" {
-            let problemName = try reader.take("tls")
-            tls = ProbeFailure.TLSProblem.allCases.first { tlsName($0) == problemName }
-            guard tls != nil else { throw .corrupt("tls") }
-        } else if name == "connection_rejected" {
-            sqlstate = try reader.take("sqlstate")
-            guard sqlstate?.utf8.count == 5 else { throw .corrupt("sqlstate") }
-        } else if name == "query_failed" {
-            statement = Statement(rawValue: try reader.take("statement"))
-            guard statement != nil else { throw .corrupt("statement") }
-        }
-        let detail = try reader.take("detail")
-        let failure: ProbeFailure
-        switch name {
-        case "no_response": failure = .noResponse(detail: detail)
-        case "tls_failed": failure = .tlsFailed(tls!, detail: detail)
-        case "authentication_failed": failure = .authenticationFailed(detail: detail)
-        case "authorization_failed": failure = .authorizationFailed(detail: detail)
-        case "too_many_connections": failure = .tooManyConnections(detail: detail)
-        case "not_accepting_connections": failure = .notAcceptingConnections(detail: detail)
-        case "connection_rejected": failure = .connectionRejected(sqlstate: sqlstate!, detail: detail)
-        case "misconfigured": failure = .misconfigured(detail: detail)
-        case "query_failed": failure = .queryFailed(statement!, detail: detail)
-        case "library_missing": failure = .libraryMissing(detail: detail)
-        default: throw .corrupt("failure")
-        }
-        return failure
     }
 
-    // MARK: Field helpers
-
-
-    private static func failureName(_ failure: ProbeFailure) -> String {
-        switch failure {
-        case .noResponse: "no_response"
-        case .tlsFailed: "tls_failed"
-        case .authenticationFailed: "authentication_failed"
-        case .authorizationFailed: "authorization_failed"
-        case .tooManyConnections: "too_many_connections"
-        case .notAcceptingConnections: "not_accepting_connections"
-        case .connectionRejected: "connection_rejected"
-        case .misconfigured: "misconfigured"
-        case .timedOut: "timed_out"
-        case .queryFailed: "query_failed"
-        case .libraryMissing: "library_missing"
+    /// `failure NAME`, the case's own line if it has one, then its detail.
+    private static func lines(of failure: inout ProbeFailure, _ lines: inout EntryLines) throws(Problem) {
+        try lines.variant("failure", &failure) { failure throws(Problem) in
+            try failure.detailed("no_response", { if case .noResponse(let detail) = $0 { detail } else { nil } }, ProbeFailure.noResponse)
+            try failure.payload("tls_failed", blank: (.handshake, ""),
+                                extract: { if case .tlsFailed(let problem, let detail) = $0 { (problem, detail) } else { nil } },
+                                embed: { .tlsFailed($0.0, detail: $0.1) }) { tls, lines throws(Problem) in
+                try lines.word("tls", &tls.0, tlsName)
+                try lines.text("detail", &tls.1)
+            }
+            try failure.detailed("authentication_failed", { if case .authenticationFailed(let detail) = $0 { detail } else { nil } },
+                                 ProbeFailure.authenticationFailed)
+            try failure.detailed("authorization_failed", { if case .authorizationFailed(let detail) = $0 { detail } else { nil } },
+                                 ProbeFailure.authorizationFailed)
+            try failure.detailed("too_many_connections", { if case .tooManyConnections(let detail) = $0 { detail } else { nil } },
+                                 ProbeFailure.tooManyConnections)
+            try failure.detailed("not_accepting_connections", { if case .notAcceptingConnections(let detail) = $0 { detail } else { nil } },
+                                 ProbeFailure.notAcceptingConnections)
+            try failure.payload("connection_rejected", blank: ("", ""),
+                                extract: { if case .connectionRejected(let sqlstate, let detail) = $0 { (sqlstate, detail) } else { nil } },
+                                embed: { .connectionRejected(sqlstate: $0.0, detail: $0.1) }) { rejected, lines throws(Problem) in
+                try lines.text("sqlstate", &rejected.0, valid: { $0.utf8.count == 5 })
+                try lines.text("detail", &rejected.1)
+            }
+            try failure.detailed("misconfigured", { if case .misconfigured(let detail) = $0 { detail } else { nil } }, ProbeFailure.misconfigured)
+            try failure.payload("timed_out", blank: .readingRequest, extract: { if case .timedOut(let phase) = $0 { phase } else { nil } },
+                                embed: { .timedOut(phase: $0) }) { phase, lines throws(Problem) in
+                try lines.word("phase", &phase, phaseName)
+            }
+            try failure.payload("query_failed", blank: (.role, ""),
+                                extract: { if case .queryFailed(let statement, let detail) = $0 { (statement, detail) } else { nil } },
+                                embed: { .queryFailed($0.0, detail: $0.1) }) { query, lines throws(Problem) in
+                try lines.word("statement", &query.0, \.rawValue)
+                try lines.text("detail", &query.1)
+            }
+            try failure.detailed("library_missing", { if case .libraryMissing(let detail) = $0 { detail } else { nil } },
+                                 ProbeFailure.libraryMissing)
         }
+    }
+
+    /// `ADDRESS SESSIONS CLIENT_ROLE_SESSIONS`, as the `address` line holds them.
+    private static func addressSessions(_ text: String) -> AddressSessions? {
+        let fields = text.split(separator: " ", omittingEmptySubsequences: false)
+        guard fields.count == 3, !fields[0].isEmpty, let sessions: Int = EntryLines.number(String(fields[1])),
+              let clientRoleSessions: Int = EntryLines.number(String(fields[2])) else { return nil }
+        return AddressSessions(address: String(fields[0]), sessions: sessions, clientRoleSessions: clientRoleSessions)
     }
 
     private static func tlsName(_ problem: ProbeFailure.TLSProblem) -> String {
@@ -395,74 +279,14 @@ struct CacheEntry: Equatable, Sendable {
         case .askingPeers: "asking_peers"
         }
     }
-
-    /// Text as one line of printable characters: a newline or control
-    /// character in a server's answer cannot forge a field.
-    private static func clean(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? " " : $0 }))
-    }
-
-    private static func flag(_ value: Bool) -> String { value ? "t" : "f" }
-
-    private static func flag(_ text: String) -> Bool? {
-        text == "t" ? true : text == "f" ? false : nil
-    }
-
-    private static func flagOrThrow(_ text: String, _ field: String) throws(Problem) -> Bool {
-        guard let value = flag(text) else { throw .corrupt(field) }
-        return value
-    }
-
-    private static func optional(_ value: (some CustomStringConvertible)?) -> String {
-        value.map(\.description) ?? "-"
-    }
-
-    private static func optionalText(_ text: String) -> String? {
-        text == "-" ? nil : text
-    }
-
-    /// A text that may be anything, written `=text`, or `-` when absent.
-    private static func markedText(_ text: String, _ field: String) throws(Problem) -> String? {
-        if text == "-" { return nil }
-        guard text.hasPrefix("=") else { throw .corrupt(field) }
-        return String(text.dropFirst())
-    }
-
-    /// A decimal integer as ``encoded`` writes it: digits, an optional minus
-    /// sign, no leading zeros.
-    private static func number<Value: FixedWidthInteger>(_ text: String, _ field: String, as type: Value.Type) throws(Problem) -> Value {
-        let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), digits == "0" || !digits.hasPrefix("0"),
-              let value = Value(text) else { throw .corrupt(field) }
-        return value
-    }
-
-    private static func optionalNumber<Value: FixedWidthInteger>(_ text: String, _ field: String, as type: Value.Type) throws(Problem) -> Value? {
-        text == "-" ? nil : try number(text, field, as: type)
-    }
 }
 
-/// Reads an entry's lines in order, each `name value`.
-private struct LineReader {
-    private var lines: ArraySlice<Substring>
-
-    init(_ text: String) {
-        // The text must end with a newline: the split's last piece is then
-        // empty, and a file cut short anywhere else lacks its `end`.
-        var pieces = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if pieces.last == "" { pieces.removeLast() } else { pieces.append("\u{0}truncated") }
-        lines = pieces[...]
-    }
-
-    var isAtEnd: Bool { lines.isEmpty }
-
-    /// The value of the next line, which must be `name` then a space and the
-    /// value, or `name` alone (an empty value).
-    mutating func take(_ name: String) throws(CacheEntry.Problem) -> String {
-        guard let line = lines.popFirst() else { throw .corrupt("missing \(name)") }
-        if line == name { return "" }
-        guard line.hasPrefix(name + " ") else { throw .corrupt("expected \(name)") }
-        return String(line.dropFirst(name.count + 1))
+private extension EntryVariant where Value == ProbeFailure {
+    /// A failure case whose only payload is its detail.
+    mutating func detailed(_ tag: String, _ extract: (ProbeFailure) -> String?, _ embed: (String) -> ProbeFailure) throws(CacheEntry.Problem) {
+        try payload(tag, blank: "", extract: extract, embed: embed) { detail, lines throws(CacheEntry.Problem) in
+            try lines.text("detail", &detail)
+        }
     }
 }
 

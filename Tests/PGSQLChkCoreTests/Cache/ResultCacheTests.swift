@@ -66,6 +66,46 @@ struct CacheEntryTests {
         #expect(try CacheEntry.decode(entry.encoded) == entry)
     }
 
+    /// A standby with every field of every part set, none left at its
+    /// default, so that a field the format drops or misreads cannot read back equal.
+    static let everyField = NodeState(
+        inRecovery: true, serverVersion: "16.4", timeline: 4, walPosition: "0/5000000", receivedPosition: "0/4000148",
+        replayedPosition: "0/4000060", primaryPosition: "0/4000200", behindPrimaryBytes: 416, receiverTimeout: Milliseconds(60_000),
+        replayBacklogBytes: 232, replayDelay: Milliseconds(1_500), replayPaused: true,
+        receiver: .running(status: "streaming", silence: Milliseconds(250)),
+        position: NodePosition(inRecovery: true, timeline: 4, systemIdentifier: "7312345678901234567", startedAt: "1764550000.25", port: "5433",
+                               standbys: [StreamingStandby(applicationName: "cascade", slotName: "cascade_slot", syncState: "async")]),
+        identity: StandbyIdentity(systemIdentifier: "7312345678901234567", slotName: "db2", applicationName: "db 2"),
+        peers: [
+            PeerReport(peer: PeerAddress(host: "db1", port: "5432"),
+                       outcome: .success(NodePosition(inRecovery: false, timeline: 4, systemIdentifier: "7312345678901234567",
+                                                      startedAt: "1764550000.5", port: "5432",
+                                                      standbys: [StreamingStandby(applicationName: "db 2", slotName: "db2", syncState: "sync")]))),
+            PeerReport(peer: PeerAddress(host: "fd00::3", port: "6432"), outcome: .failure(.connectionRejected(sqlstate: "08P01", detail: "protocol"))),
+        ],
+        connectionSlots: ConnectionSlots(maxConnections: 100, superuserReservedConnections: 3, reservedConnections: 2, checkRoleLimit: 5,
+                                         clientSessions: 9, clientRoleLimit: 80, clientRoleSessions: 6,
+                                         byAddress: [AddressSessions(address: "192.0.2.10", sessions: 2, clientRoleSessions: 1)]))
+
+    /// The paths of the fields `value` leaves empty (nil or ""), at any depth.
+    static func emptyFields(of value: Any, at path: String = "entry") -> [String] {
+        Mirror(reflecting: value).children.flatMap { child -> [String] in
+            let name = path + "." + (child.label ?? "?")
+            if let text = child.value as? String { return text.isEmpty ? [name] : [] }
+            let inner = Mirror(reflecting: child.value)
+            guard inner.displayStyle == .optional else { return emptyFields(of: child.value, at: name) }
+            guard let wrapped = inner.children.first else { return [name] }
+            return emptyFields(of: wrapped.value, at: name)
+        }
+    }
+
+    @Test("an entry with every field set reads back equal: the one table writes and reads each field alike")
+    func everyFieldRoundTrip() throws {
+        let entry = Self.entry(.success(Self.everyField))
+        #expect(Self.emptyFields(of: entry) == [], "fields a round trip of this fixture cannot check")
+        #expect(try CacheEntry.decode(entry.encoded) == entry)
+    }
+
     @Test("a primary's entry is these lines, in this order")
     func format() {
         #expect(Self.entry(Self.outcomes[0]).encoded == """
@@ -112,6 +152,9 @@ struct CacheEntryTests {
         ("identity none", "identity"),
         ("peers none", "peers 1"),
         ("peers none", "peers -1"),
+        ("peers none", "peers 17"),
+        ("peers none", "peers many"),
+        ("replay_paused -", "replay_paused maybe"),
         ("key 0123456789abcdef", "key 0123456789ABCDEF"),
         ("key 0123456789abcdef", "key ../../etc/passwd"),
         ("boot 1767225600", "boot 1767225600.5"),
