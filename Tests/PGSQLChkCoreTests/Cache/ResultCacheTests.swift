@@ -102,7 +102,10 @@ struct CacheEntryTests {
     @Test("an entry with every field set reads back equal: the one table writes and reads each field alike")
     func everyFieldRoundTrip() throws {
         let entry = Self.entry(.success(Self.everyField))
-        #expect(Self.emptyFields(of: entry) == [], "fields a round trip of this fixture cannot check")
+        // A node's cluster-view details are never written: the view's depth
+        // bypasses the cache (ProbeCache), so an entry has no line for them.
+        let neverCached = ["entry.outcome.success.position.member", "entry.outcome.success.peers.?.outcome.success.member"]
+        #expect(Self.emptyFields(of: entry) == neverCached, "fields a round trip of this fixture cannot check")
         #expect(try CacheEntry.decode(entry.encoded) == entry)
     }
 
