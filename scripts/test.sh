@@ -19,43 +19,58 @@ cd "$(dirname "$0")/.."
 # Every live suite must run here: a missing variable or server fails it
 # instead of skipping it (Tests/PGSQLChkIntegrationTests/LiveEnvironment.swift).
 export PGSQLCHK_REQUIRE_LIVE=1
+# Each step's start in the log, so a slow run shows where its time went.
+step() { echo "test.sh: [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
 # Every Debian package the run needs, in one apt-get when some are missing.
 bash scripts/deps.sh build cluster e2e units package pair partition versions container monitoring
+step "swift build --build-tests"
 swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
+step "make --no-print-directory build"
 make --no-print-directory build
 export PGSQLCHK_BINARY="$PWD/.build/release/pgsqlchk"
 
+step "bash scripts/cluster.sh start"
 bash scripts/cluster.sh start
 trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 # shellcheck disable=SC1091 # written by cluster.sh start
 . "$RUN/env"
 
 # Everything but the suites that need the stack, which is not up yet.
+step "swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTest"
 swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests --skip AgentMaxconnTests --skip SendStateTests --skip StalePrimaryGuardTests
+step "bash Tests/system/units-test.sh"
 bash Tests/system/units-test.sh
+step "bash Tests/system/package-test.sh"
 bash Tests/system/package-test.sh
 
+step "bash scripts/stack.sh start"
 bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
+step "swift test --skip-build --filter EndToEndTests"
 swift test --skip-build --filter EndToEndTests
 # Separate runs: in one, Swift Testing would run them beside each other, and
 # the failover above must not overlap the drain and agent tests.
+step "swift test --skip-build --filter HAProxyFeatureTests"
 swift test --skip-build --filter HAProxyFeatureTests
 # The floods fill the primary's slots and one takes it DOWN on purpose: alone too.
+step "swift test --skip-build --filter AgentMaxconnTests"
 swift test --skip-build --filter AgentMaxconnTests
 # send-state with real HAProxy: pauses replay on the standby and restarts
 # HAProxy with limits in the standbys' check (then as shipped): alone too.
+step "swift test --skip-build --filter SendStateTests"
 swift test --skip-build --filter SendStateTests
 
 # Two HAProxy hosts with keepalived in network namespaces, against a cluster
 # of their own in a third: it needs none of the servers above.
+step "bash Tests/system/haproxy-pair-test.sh"
 bash Tests/system/haproxy-pair-test.sh
 # A database-side partition: three database hosts and one HAProxy in network
 # namespaces, with --quorum all, majority and none (the control), on a
 # cluster of its own.
+step "bash Tests/system/partition-test.sh"
 bash Tests/system/partition-test.sh
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
@@ -64,10 +79,13 @@ bash Tests/system/partition-test.sh
 # the address of the socket it is handed, which socket activation hands over
 # otherwise than xinetd.
 bash scripts/stack.sh stop
+step "PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start"
 PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
+step "swift test --skip-build --filter EndToEndTests"
 swift test --skip-build --filter EndToEndTests
+step "swift test --skip-build --filter AgentMaxconnTests"
 swift test --skip-build --filter AgentMaxconnTests
 
 # The stale-primary guard promotes, stops and rebuilds nodes of a three-node
@@ -78,9 +96,11 @@ bash scripts/cluster.sh stop
   export PGSQLCHK_RUN_DIR=${PGSQLCHK_GUARD_RUN_DIR:-/tmp/pgsqlchk-run-guard}
   export PGSQLCHK_PRIMARY_PORT=55442 PGSQLCHK_STANDBY_PORT=55443 PGSQLCHK_STANDBY2_PORT=55444
   trap 'bash scripts/cluster.sh stop' EXIT
+  step "bash scripts/cluster.sh start-three"
   bash scripts/cluster.sh start-three
   # shellcheck disable=SC1091 # written by cluster.sh start-three
   . "$PGSQLCHK_RUN_DIR/env"
+  step "swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimary"
   swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
 )
 
@@ -93,6 +113,7 @@ bash scripts/cluster.sh stop
   export PGSQLCHK_PRIMARY_PORT=55462 PGSQLCHK_STANDBY_PORT=55463 PGSQLCHK_STANDBY2_PORT=55464
   export PGSQLCHK_PRIMARY_CHECK_PORT=55465 PGSQLCHK_STANDBY_CHECK_PORT=55466 PGSQLCHK_STANDBY2_CHECK_PORT=55467
   export PGSQLCHK_PROMETHEUS_PORT=55469
+  step "bash Tests/system/prometheus-test.sh"
   bash Tests/system/prometheus-test.sh
 )
 
@@ -108,6 +129,7 @@ version_tests() {
     grep -qE "$filter" <<<"$listed" || die "no test matches '$filter'"
     filters+=(--filter "$filter")
   done
+  step "version tests: $*"
   swift test --skip-build "${filters[@]}"
 }
 for major in 16 18; do
@@ -120,6 +142,7 @@ for major in 16 18; do
     export PGSQLCHK_SERVER_LOGS=$PGSQLCHK_RUN_DIR.server-logs
     rm -f "$PGSQLCHK_SERVER_LOGS"
     trap 'bash scripts/cluster.sh stop' EXIT
+    step "bash scripts/cluster.sh start-three"
     bash scripts/cluster.sh start-three
     # shellcheck disable=SC1091 # written by cluster.sh start-three
     . "$PGSQLCHK_RUN_DIR/env"
@@ -142,4 +165,6 @@ done
 # run on a clean Debian 12 container with systemd as PID 1, a primary, its
 # standby and another cluster, HAProxy, a failover. Needs none of the servers
 # above; the container's network is its own.
+step "bash Tests/system/deploy-test.sh"
 bash Tests/system/deploy-test.sh
+step "all passed"
