@@ -45,6 +45,59 @@ bash Tests/system/units-test.sh
 step "bash Tests/system/package-test.sh"
 bash Tests/system/package-test.sh
 
+# The test beds with servers, networks and ports of their own (network
+# namespaces, a container, a three-node cluster on ports nothing else uses)
+# run beside the suites below, one after another, their output kept apart and
+# printed when they end: they spend most of their time waiting for HAProxy,
+# keepalived and systemd, so the whole run takes minutes less. They run no
+# `swift` command, which would wait for the suites' lock on .build, and the
+# container gets the package built here once.
+make --no-print-directory deb >"$RUN.deb.log" 2>&1 || die "make deb failed" "$RUN.deb.log"
+PGSQLCHK_DEB=$(sed -n 's/^built \(.*\.deb\)$/\1/p' "$RUN.deb.log")
+export PGSQLCHK_DEB
+readonly BESIDE_LOG=$RUN.beside.log
+(
+  # Two HAProxy hosts with keepalived in network namespaces, against a
+  # cluster of their own in a third.
+  step "beside: bash Tests/system/haproxy-pair-test.sh"
+  bash Tests/system/haproxy-pair-test.sh
+  # A database-side partition: three database hosts and one HAProxy in
+  # network namespaces, with --quorum all, majority and none (the control),
+  # on a cluster of its own.
+  step "beside: bash Tests/system/partition-test.sh"
+  bash Tests/system/partition-test.sh
+  # The shipped Prometheus rules: promtool's checks and unit tests, then a real
+  # Prometheus scraping socket-activated checks of a three-node cluster of its
+  # own, on its own run directory and ports, until the lag and fenced-primary
+  # alerts fire.
+  (
+    export PGSQLCHK_RUN_DIR=${PGSQLCHK_PROMETHEUS_RUN_DIR:-/tmp/pgsqlchk-run-prometheus}
+    export PGSQLCHK_PRIMARY_PORT=55462 PGSQLCHK_STANDBY_PORT=55463 PGSQLCHK_STANDBY2_PORT=55464
+    export PGSQLCHK_PRIMARY_CHECK_PORT=55465 PGSQLCHK_STANDBY_CHECK_PORT=55466 PGSQLCHK_STANDBY2_CHECK_PORT=55467
+    export PGSQLCHK_PROMETHEUS_PORT=55469
+    step "beside: bash Tests/system/prometheus-test.sh"
+    bash Tests/system/prometheus-test.sh
+  )
+  # The deployment itself: the package installed and README.md's own commands
+  # run on a clean Debian 12 container with systemd as PID 1, a primary, its
+  # standby and another cluster, HAProxy, a failover. Needs none of the servers
+  # above; the container's network is its own.
+  step "beside: bash Tests/system/deploy-test.sh"
+  bash Tests/system/deploy-test.sh
+  step "beside: done"
+) >"$BESIDE_LOG" 2>&1 &
+beside=$!
+# However the main run ends, the lane beside is waited for (its scripts stop
+# what they started) and its log printed.
+beside_status() {
+  local status=0
+  wait "$beside" || status=$?
+  echo "--- the test beds beside the suites ($BESIDE_LOG):"
+  cat "$BESIDE_LOG"
+  return "$status"
+}
+trap 'beside_status || true; bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
+
 step "bash scripts/stack.sh start"
 bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
@@ -62,16 +115,6 @@ swift test --skip-build --filter AgentMaxconnTests
 # HAProxy with limits in the standbys' check (then as shipped): alone too.
 step "swift test --skip-build --filter SendStateTests"
 swift test --skip-build --filter SendStateTests
-
-# Two HAProxy hosts with keepalived in network namespaces, against a cluster
-# of their own in a third: it needs none of the servers above.
-step "bash Tests/system/haproxy-pair-test.sh"
-bash Tests/system/haproxy-pair-test.sh
-# A database-side partition: three database hosts and one HAProxy in network
-# namespaces, with --quorum all, majority and none (the control), on a
-# cluster of its own.
-step "bash Tests/system/partition-test.sh"
-bash Tests/system/partition-test.sh
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
 # --inetd --accept, as pgsqlchk.socket does. The failover above swapped the
@@ -102,19 +145,6 @@ bash scripts/cluster.sh stop
   . "$PGSQLCHK_RUN_DIR/env"
   step "swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimary"
   swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
-)
-
-# The shipped Prometheus rules: promtool's checks and unit tests, then a real
-# Prometheus scraping socket-activated checks of a three-node cluster of its
-# own, on its own run directory and ports, until the lag and fenced-primary
-# alerts fire.
-(
-  export PGSQLCHK_RUN_DIR=${PGSQLCHK_PROMETHEUS_RUN_DIR:-/tmp/pgsqlchk-run-prometheus}
-  export PGSQLCHK_PRIMARY_PORT=55462 PGSQLCHK_STANDBY_PORT=55463 PGSQLCHK_STANDBY2_PORT=55464
-  export PGSQLCHK_PRIMARY_CHECK_PORT=55465 PGSQLCHK_STANDBY_CHECK_PORT=55466 PGSQLCHK_STANDBY2_CHECK_PORT=55467
-  export PGSQLCHK_PROMETHEUS_PORT=55469
-  step "bash Tests/system/prometheus-test.sh"
-  bash Tests/system/prometheus-test.sh
 )
 
 # PostgreSQL 16 and 18 (Debian 12 has only 15; scripts/pg-versions.sh fetches
@@ -161,10 +191,6 @@ for major in 16 18; do
   )
 done
 
-# The deployment itself: the package installed and README.md's own commands
-# run on a clean Debian 12 container with systemd as PID 1, a primary, its
-# standby and another cluster, HAProxy, a failover. Needs none of the servers
-# above; the container's network is its own.
-step "bash Tests/system/deploy-test.sh"
-bash Tests/system/deploy-test.sh
+trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
+beside_status || die "a test bed beside the suites failed: its log is above"
 step "all passed"
