@@ -25,8 +25,8 @@ int pgsqlchk_backstop_arm(long milliseconds, int exit_status, int finishes_conne
 void pgsqlchk_backstop_disarm(void);
 
 // Ends a check connection on standard input/output with a normal close:
-// shutdown(SHUT_WR), so the peer reads FIN after the answer, then reads and
-// discards what the peer still sends, at most `limit` bytes for at most
+// shutdown(SHUT_WR), so the asker reads FIN after the answer, then reads and
+// discards what the asker still sends, at most `limit` bytes for at most
 // `milliseconds`, so that no unread byte turns the close into a reset.
 // Async-signal-safe: the backstop's handler calls it too.
 void pgsqlchk_finish_connection(long milliseconds, size_t limit);

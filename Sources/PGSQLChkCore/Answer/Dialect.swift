@@ -18,7 +18,7 @@ enum Dialect: Sendable {
     }
 
     /// The request `received` asks, with `defaults` as its limits; nil when
-    /// the peer asked nothing, so the check answers its own ``question(configured:defaults:)``.
+    /// the asker asked nothing, so the check answers its own ``question(configured:defaults:)``.
     func request(from received: ReceivedRequest, defaults: StandbyRequirements) throws(RequestError) -> CheckRequest? {
         switch self {
         case .http:
@@ -40,7 +40,7 @@ enum Dialect: Sendable {
         }
     }
 
-    /// The question answered when the peer asks none: the command line's
+    /// The question answered when the asker asks none: the command line's
     /// `--endpoint` for HTTP; `/read-only` with the default limits for the
     /// agent, whose answer is always the `/read-only` verdict.
     func question(configured: CheckRequest, defaults: StandbyRequirements) -> CheckRequest {

@@ -11,7 +11,7 @@ import CBackstop
 /// read, and renders then the answer of every phase the check may still
 /// enter; entering a phase only selects one, so the answer is the one this
 /// check would have given at that moment. The timer is disarmed before the
-/// normal answer is written, so the peer never receives two.
+/// normal answer is written, so the asker never receives two.
 struct Backstop {
     let alarm: any BackstopAlarm
     let mode: Mode

@@ -1,7 +1,7 @@
 /// What a check is doing, so that a timeout names the step that was really
 /// running, whether a poll loop or the backstop notices it.
 enum CheckPhase: String, CaseIterable, Sendable {
-    /// Waiting for the peer's request.
+    /// Waiting for the asker's request.
     case readingRequest = "waiting for the request"
     /// Waiting for the check that holds the result cache's lock to finish
     /// its probe (``ResultCache``).

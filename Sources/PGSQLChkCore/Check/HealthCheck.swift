@@ -200,7 +200,7 @@ struct HealthCheck {
         }
     }
 
-    /// Writes the answer, the backstop disarmed first so that the peer never
+    /// Writes the answer, the backstop disarmed first so that the asker never
     /// gets two; a check connection is then closed cleanly.
     func send(_ bytes: [UInt8]) {
         alarm.disarm()

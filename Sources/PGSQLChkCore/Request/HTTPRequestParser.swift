@@ -19,12 +19,12 @@ enum HTTPRequestParser {
         return false
     }
 
-    /// Parses what the peer sent into a ``CheckRequest``, with `defaults` as the limits.
+    /// Parses what the asker sent into a ``CheckRequest``, with `defaults` as the limits.
     ///
     /// Returns nil when nothing was sent at all: the caller answers its own
     /// question, so plain TCP probes keep working. Anything else must be one
     /// HTTP/1.x request line (`GET`, `HEAD` or `OPTIONS`), then well-formed
-    /// header lines, ended by a blank line unless the peer closed its side
+    /// header lines, ended by a blank line unless the asker closed its side
     /// after the request line, all in ASCII. `X-Haproxy-Server-State`
     /// (``HAProxyServerState``) is read when it parses, and otherwise, a
     /// value with non-ASCII bytes too, kept aside as

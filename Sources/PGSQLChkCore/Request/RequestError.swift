@@ -18,7 +18,7 @@ enum RequestError: Error, Equatable, Sendable {
     case malformedHeader
     /// Bytes outside ASCII.
     case notASCII
-    /// The peer stopped sending before the request line ended.
+    /// The asker stopped sending before the request line ended.
     case incompleteRequestLine
     /// No end of the request head within ``CheckSocket/requestLimit`` bytes.
     case headTooLarge
@@ -34,7 +34,7 @@ enum RequestError: Error, Equatable, Sendable {
         }
     }
 
-    /// One line saying what is wrong, quoting the peer's text printably.
+    /// One line saying what is wrong, quoting the asker's text printably.
     var reason: String {
         switch self {
         case .unknownEndpoint(let path):
