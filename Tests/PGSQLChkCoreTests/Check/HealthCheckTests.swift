@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import PGSQLChkCore
 
-/// A connection that hands over one request (or none, as a peer that stays
+/// A connection that hands over one request (or none, as an asker that stays
 /// silent until the wait ends) and keeps what is sent.
 private final class ScriptedConnection: CheckConnection {
     let request: String?

@@ -9,7 +9,7 @@ struct HTTPRequestParserTests {
         try HTTPRequestParser.parse(ReceivedRequest(bytes: Array(text.utf8), end: end), defaults: Self.defaults)
     }
 
-    @Test("no request at all, when the peer closes or the wait ends, asks nothing", arguments: [ReceivedRequest.End.askerClosed, .waitEnded])
+    @Test("no request at all, when the asker closes or the wait ends, asks nothing", arguments: [ReceivedRequest.End.askerClosed, .waitEnded])
     func empty(end: ReceivedRequest.End) throws {
         #expect(try parse("", end: end) == nil)
     }
@@ -85,7 +85,7 @@ struct HTTPRequestParserTests {
         #expect(throws: error) { try parse(text, end: end) }
     }
 
-    @Test("a request line the peer closed after, without a blank line, still parses (nc, then Ctrl-D)")
+    @Test("a request line the asker closed after, without a blank line, still parses (nc, then Ctrl-D)")
     func closedAfterRequestLine() throws {
         #expect(try parse("GET /primary HTTP/1.0\n", end: .askerClosed)?.endpoint == .primary)
     }
