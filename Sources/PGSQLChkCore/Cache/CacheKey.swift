@@ -51,7 +51,7 @@ struct CacheKey: Equatable, Sendable {
         parts = [
             Self.part("host", settings.host), Self.part("port", settings.port),
             Self.part("user", settings.user), Self.part("dbname", settings.dbname),
-            Self.part("depth", "\(depth)"),
+            Self.part("depth", depth.rawValue),
             Self.part("uid", String(user)),
         ]
         parts += environment.filter { Self.environmentNames.contains(String($0.prefix { $0 != "=" })) }.sorted().map { "env " + $0 }

@@ -1,5 +1,7 @@
-/// How much a check needs to know.
-enum ProbeDepth: Sendable {
+/// How much a check needs to know. The raw value names it in the result
+/// cache's key: interpolating the case instead spelled it through the
+/// runtime's reflection, over a million instructions a check.
+enum ProbeDepth: String, Sendable {
     /// `pg_is_in_recovery()` alone: the classic check, the cheapest statement.
     case role
     /// The role and every replication signal (``Statement/replication``).
