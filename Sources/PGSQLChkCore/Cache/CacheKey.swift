@@ -34,7 +34,7 @@ struct CacheKey: Equatable, Sendable {
     /// whose failures libpq does not always tell from an absent server
     /// (`PGSSLMODE`...`PGCONNECT_TIMEOUT`). None is a path the supervisor
     /// makes per connection.
-    static let environmentNames: Set<String> = [
+    static let environmentNames: [String] = [
         "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE", "PGSYSCONFDIR",
         "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS",
         "PGOPTIONS", "PGCLIENTENCODING", "PGDATESTYLE", "PGTZ", "PGGEQO",
