@@ -44,10 +44,6 @@ node_port() {
   esac
 }
 
-# initdb and pg_ctl refuse to run as root. The cd avoids their "could not
-# change directory" warning when the caller's cwd is private to root (/root).
-as_postgres() { (cd / && runuser -u postgres -- "$@"); }
-
 # psql as the caller, trusted over the socket; the connect timeout keeps us
 # from hanging on a postmaster that a test has SIGSTOPped.
 query() {

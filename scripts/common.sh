@@ -212,3 +212,7 @@ on() {
   shift
   ip netns exec "$(ns "$host")" "$@"
 }
+
+# initdb and pg_ctl refuse to run as root. The cd avoids their "could not
+# change directory" warning when the caller's cwd is private to root (/root).
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }

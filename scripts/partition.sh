@@ -57,7 +57,6 @@ readonly PEER_PORT=$((STATS_PORT + 1))
 readonly UP_WAIT_SECONDS=30
 
 address() { echo "$NET4.${HOST_NUMBER[$1]}"; }
-as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 make_network() {
   local host

@@ -20,30 +20,29 @@ cd "$(dirname "$0")/.."
 # instead of skipping it (Tests/PGSQLChkIntegrationTests/LiveEnvironment.swift).
 export PGSQLCHK_REQUIRE_LIVE=1
 # Each step's start in the log, so a slow run shows where its time went.
-step() { echo "test.sh: [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
+step() { echo "test.sh: [$((SECONDS / 60))m$((SECONDS % 60))s] ${STEP_LANE:-}$*"; }
+# A step that is one command, named by it.
+run_step() {
+  step "$*"
+  "$@"
+}
 
 # Every Debian package the run needs, in one apt-get when some are missing.
 bash scripts/deps.sh build cluster e2e units package pair partition versions container monitoring
-step "swift build --build-tests"
-swift build --build-tests
+run_step swift build --build-tests
 # The integration tests run the release binary: what ships is what is tested.
-step "make --no-print-directory build"
-make --no-print-directory build
+run_step make --no-print-directory build
 export PGSQLCHK_BINARY="$PWD/.build/release/pgsqlchk"
 
-step "bash scripts/cluster.sh start"
-bash scripts/cluster.sh start
+run_step bash scripts/cluster.sh start
 trap 'bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 # shellcheck disable=SC1091 # written by cluster.sh start
 . "$RUN/env"
 
 # Everything but the suites that need the stack, which is not up yet.
-step "swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTest"
-swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests --skip AgentMaxconnTests --skip SendStateTests --skip StalePrimaryGuardTests
-step "bash Tests/system/units-test.sh"
-bash Tests/system/units-test.sh
-step "bash Tests/system/package-test.sh"
-bash Tests/system/package-test.sh
+run_step swift test --skip-build --skip EndToEndTests --skip HAProxyFeatureTests --skip AgentMaxconnTests --skip SendStateTests --skip StalePrimaryGuardTests
+run_step bash Tests/system/units-test.sh
+run_step bash Tests/system/package-test.sh
 
 # The test beds with servers, networks and ports of their own (network
 # namespaces, a container, a three-node cluster on ports nothing else uses)
@@ -54,18 +53,18 @@ bash Tests/system/package-test.sh
 # container gets the package built here once.
 make --no-print-directory deb >"$RUN.deb.log" 2>&1 || die "make deb failed" "$RUN.deb.log"
 PGSQLCHK_DEB=$(sed -n 's/^built \(.*\.deb\)$/\1/p' "$RUN.deb.log")
+[[ -f $PGSQLCHK_DEB ]] || die "make deb named no package" "$RUN.deb.log"
 export PGSQLCHK_DEB
 readonly BESIDE_LOG=$RUN.beside.log
 (
+  STEP_LANE="beside: "
   # Two HAProxy hosts with keepalived in network namespaces, against a
   # cluster of their own in a third.
-  step "beside: bash Tests/system/haproxy-pair-test.sh"
-  bash Tests/system/haproxy-pair-test.sh
+  run_step bash Tests/system/haproxy-pair-test.sh
   # A database-side partition: three database hosts and one HAProxy in
   # network namespaces, with --quorum all, majority and none (the control),
   # on a cluster of its own.
-  step "beside: bash Tests/system/partition-test.sh"
-  bash Tests/system/partition-test.sh
+  run_step bash Tests/system/partition-test.sh
   # The shipped Prometheus rules: promtool's checks and unit tests, then a real
   # Prometheus scraping socket-activated checks of a three-node cluster of its
   # own, on its own run directory and ports, until the lag and fenced-primary
@@ -75,16 +74,14 @@ readonly BESIDE_LOG=$RUN.beside.log
     export PGSQLCHK_PRIMARY_PORT=55462 PGSQLCHK_STANDBY_PORT=55463 PGSQLCHK_STANDBY2_PORT=55464
     export PGSQLCHK_PRIMARY_CHECK_PORT=55465 PGSQLCHK_STANDBY_CHECK_PORT=55466 PGSQLCHK_STANDBY2_CHECK_PORT=55467
     export PGSQLCHK_PROMETHEUS_PORT=55469
-    step "beside: bash Tests/system/prometheus-test.sh"
-    bash Tests/system/prometheus-test.sh
+    run_step bash Tests/system/prometheus-test.sh
   )
   # The deployment itself: the package installed and README.md's own commands
   # run on a clean Debian 12 container with systemd as PID 1, a primary, its
   # standby and another cluster, HAProxy, a failover. Needs none of the servers
   # above; the container's network is its own.
-  step "beside: bash Tests/system/deploy-test.sh"
-  bash Tests/system/deploy-test.sh
-  step "beside: done"
+  run_step bash Tests/system/deploy-test.sh
+  step done
 ) >"$BESIDE_LOG" 2>&1 &
 beside=$!
 # However the main run ends, the lane beside is waited for (its scripts stop
@@ -98,23 +95,18 @@ beside_status() {
 }
 trap 'beside_status || true; bash scripts/stack.sh stop; bash scripts/cluster.sh stop' EXIT
 
-step "bash scripts/stack.sh start"
-bash scripts/stack.sh start
+run_step bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
-step "swift test --skip-build --filter EndToEndTests"
-swift test --skip-build --filter EndToEndTests
+run_step swift test --skip-build --filter EndToEndTests
 # Separate runs: in one, Swift Testing would run them beside each other, and
 # the failover above must not overlap the drain and agent tests.
-step "swift test --skip-build --filter HAProxyFeatureTests"
-swift test --skip-build --filter HAProxyFeatureTests
+run_step swift test --skip-build --filter HAProxyFeatureTests
 # The floods fill the primary's slots and one takes it DOWN on purpose: alone too.
-step "swift test --skip-build --filter AgentMaxconnTests"
-swift test --skip-build --filter AgentMaxconnTests
+run_step swift test --skip-build --filter AgentMaxconnTests
 # send-state with real HAProxy: pauses replay on the standby and restarts
 # HAProxy with limits in the standbys' check (then as shipped): alone too.
-step "swift test --skip-build --filter SendStateTests"
-swift test --skip-build --filter SendStateTests
+run_step swift test --skip-build --filter SendStateTests
 
 # The same end-to-end suite with every check spawned by systemd-socket-activate
 # --inetd --accept, as pgsqlchk.socket does. The failover above swapped the
@@ -126,10 +118,8 @@ step "PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start"
 PGSQLCHK_SUPERVISOR=systemd bash scripts/stack.sh start
 # shellcheck disable=SC1091 # written by stack.sh start
 . "$RUN/stack.env"
-step "swift test --skip-build --filter EndToEndTests"
-swift test --skip-build --filter EndToEndTests
-step "swift test --skip-build --filter AgentMaxconnTests"
-swift test --skip-build --filter AgentMaxconnTests
+run_step swift test --skip-build --filter EndToEndTests
+run_step swift test --skip-build --filter AgentMaxconnTests
 
 # The stale-primary guard promotes, stops and rebuilds nodes of a three-node
 # cluster of its own, on its own run directory and ports.
@@ -139,12 +129,10 @@ bash scripts/cluster.sh stop
   export PGSQLCHK_RUN_DIR=${PGSQLCHK_GUARD_RUN_DIR:-/tmp/pgsqlchk-run-guard}
   export PGSQLCHK_PRIMARY_PORT=55442 PGSQLCHK_STANDBY_PORT=55443 PGSQLCHK_STANDBY2_PORT=55444
   trap 'bash scripts/cluster.sh stop' EXIT
-  step "bash scripts/cluster.sh start-three"
-  bash scripts/cluster.sh start-three
+  run_step bash scripts/cluster.sh start-three
   # shellcheck disable=SC1091 # written by cluster.sh start-three
   . "$PGSQLCHK_RUN_DIR/env"
-  step "swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimary"
-  swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
+  run_step swift test --skip-build --filter PGSQLChkIntegrationTests.StalePrimaryGuardTests
 )
 
 # PostgreSQL 16 and 18 (Debian 12 has only 15; scripts/pg-versions.sh fetches
@@ -172,8 +160,7 @@ for major in 16 18; do
     export PGSQLCHK_SERVER_LOGS=$PGSQLCHK_RUN_DIR.server-logs
     rm -f "$PGSQLCHK_SERVER_LOGS"
     trap 'bash scripts/cluster.sh stop' EXIT
-    step "bash scripts/cluster.sh start-three"
-    bash scripts/cluster.sh start-three
+    run_step bash scripts/cluster.sh start-three
     # shellcheck disable=SC1091 # written by cluster.sh start-three
     . "$PGSQLCHK_RUN_DIR/env"
     version_tests 'LiveServers/LiveCheckTests/' 'LiveServers/EndpointTests/' 'LiveServers/ProbeEndpointTests/' \

@@ -116,7 +116,7 @@ start_checks() {
 # intervals at one second (two for the scrape timeout, above the check's
 # deadline), and the rules with every `for:` at 0s.
 start_prometheus() {
-  local targets="" node pid deadline
+  local targets="" node
   for node in "${NODES[@]}"; do targets+=${targets:+, }"'127.0.0.1:${CHECK_PORT[$node]}'"; done
   render "$RULES" "$WORK/pgsqlchk.rules.yml" 's/^( +for: ).*/\10s/' >/dev/null
   render "$SCRAPE_SAMPLE" "$WORK/prometheus.yml" \
@@ -129,12 +129,9 @@ start_prometheus() {
     quietly promtool check config "$WORK/prometheus.yml"
   setsid prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
     --web.listen-address="127.0.0.1:$PGSQLCHK_PROMETHEUS_PORT" </dev/null >"$WORK/prometheus.log" 2>&1 &
-  deadline=$((SECONDS + 20))
-  until pid=$(listener_pid "$PGSQLCHK_PROMETHEUS_PORT") && curl -sf "$PROMETHEUS_URL/-/ready" >/dev/null; do
-    ((SECONDS < deadline)) || die "Prometheus is not ready on $PGSQLCHK_PROMETHEUS_PORT" "$WORK/prometheus.log"
-    sleep 0.2
-  done
-  pids+=("$pid")
+  wait_until 20 "Prometheus is not ready on $PGSQLCHK_PROMETHEUS_PORT" "$WORK/prometheus.log" \
+    curl -sf -o /dev/null "$PROMETHEUS_URL/-/ready"
+  pids+=("$(listener_pid "$PGSQLCHK_PROMETHEUS_PORT")")
 }
 
 # The firing alerts, one "ALERTNAME NODE" a line, sorted (NODE: the node whose
@@ -224,11 +221,7 @@ main() {
   . "$PGSQLCHK_RUN_DIR/env"
   start_checks
   start_prometheus
-  local deadline=$((SECONDS + ALERT_WAIT_SECONDS))
-  until targets_up; do
-    ((SECONDS < deadline)) || die "Prometheus did not scrape all three checks" "$WORK/prometheus.log"
-    sleep 0.5
-  done
+  wait_until "$ALERT_WAIT_SECONDS" "Prometheus did not scrape all three checks" "$WORK/prometheus.log" targets_up
   pass "Prometheus scrapes the three checks through socket activation"
   expect_firing "a healthy cluster: no alert" ""
   test_lagging_standby
