@@ -93,8 +93,7 @@ enum HTTPResponse {
     static func reasonPhrase(of verdict: Verdict) -> String {
         guard verdict.status != .ok, verdict.status != .partialContent, !verdict.body.isEmpty else { return verdict.status.reasonPhrase }
         // The usual reason is short printable ASCII already: kept as it is,
-        // without building it again a character at a time (the backstop
-        // renders one answer per phase).
+        // without building it again a character at a time.
         if verdict.body.utf8.count <= reasonPhraseLimit, verdict.body.utf8.allSatisfy({ (0x20..<0x7f).contains($0) }) { return verdict.body }
         let printable = verdict.body.unicodeScalars.map { (0x20..<0x7f).contains($0.value) ? Character($0) : "?" }
         guard printable.count > reasonPhraseLimit else { return String(printable) }

@@ -20,13 +20,18 @@ struct ProbeCache {
         return mode == .checkConnection || configuration.cache.ttlOnCommandLine
     }
 
+    /// Whether a check of `depth` goes through the cache: not the cluster
+    /// view, which people read a request at a time, and whose nodes' WAL
+    /// positions and receivers an entry does not keep.
+    func shares(_ depth: ProbeDepth) -> Bool {
+        applies && depth != .cluster
+    }
+
     /// The outcome, its age (nil when the cache is off, or could not be
     /// used) and how long the probe that found it took.
     func outcome(depth: ProbeDepth, maxconn: MaxconnRequest? = nil, before deadline: Deadline,
                  probe: () -> Result<NodeState, ProbeFailure>) -> ResultCache.Answer {
-        // The cluster view is read by people, a request at a time, and its
-        // nodes' WAL positions and receivers are not kept in an entry.
-        guard applies, depth != .cluster else { return ResultCache.probing(probe, age: nil).answer }
+        guard shares(depth) else { return ResultCache.probing(probe, age: nil).answer }
         // A guarded probe carries its position and the peers' answers: the
         // peers list keys it apart from an unguarded probe of the same node,
         // and the deadline too, because a peer that did not answer in time

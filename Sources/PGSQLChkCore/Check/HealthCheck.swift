@@ -122,14 +122,19 @@ struct HealthCheck {
         // in (ConnectionSlots): they are known by its address.
         request.maxconn?.askerAddress = connection.askerAddress()
         let cache = ProbeCache(configuration: probeConfiguration(for: request), mode: mode, report: diagnostics.report)
-        let phases = phases(of: request, sharing: cache.applies)
+        // A check that shares the cache holds only the answer of waiting for
+        // it: most are hits, which never enter the probe's phases, so those
+        // answers are rendered when a probe starts.
+        let sharing = cache.shares(depth(for: request))
+        let phases = sharing ? [.awaitingSharedProbe] : probePhases(of: request)
         if mode == .checkConnection {
             backstop.learn(request, phases: phases)
         } else {
             reportUnarmed(backstop.arm(at: deadline, answering: request, in: phases))
         }
         let probed = probers.outcome(through: cache, depth: depth(for: request), maxconn: request.maxconn, before: probeDeadline) {
-            probe(for: request, backstop: backstop)
+            if sharing { backstop.learn(request, phases: probePhases(of: request)) }
+            return probe(for: request, backstop: backstop)
         }
         let outcome = probed.outcome
         var guardReport: GuardReport?
@@ -164,11 +169,10 @@ struct HealthCheck {
         return verdict.exitStatus.rawValue
     }
 
-    /// The phases a check of `request` may enter once the request is known,
-    /// in order: the backstop holds an answer for each.
-    private func phases(of request: CheckRequest, sharing: Bool) -> [CheckPhase] {
-        (sharing ? [.awaitingSharedProbe] : []) + [.resolving, .connecting, .loggingIn, .querying]
-            + (asksPeers(request) ? [.askingPeers] : [])
+    /// The phases the probe of `request` may enter, in order: the backstop
+    /// holds an answer for each.
+    private func probePhases(of request: CheckRequest) -> [CheckPhase] {
+        [.resolving, .connecting, .loggingIn, .querying] + (asksPeers(request) ? [.askingPeers] : [])
     }
 
     private func reportUnarmed(_ armed: Bool) {
