@@ -59,7 +59,7 @@ struct Backstop {
 }
 
 /// Answers end to end, as the C handler reads them without allocating.
-struct BackstopAnswers: Equatable {
+struct BackstopAnswers {
     /// Every answer's bytes, one after the other.
     var bytes: [UInt8] = []
     /// Where each answer starts, and where the last one ends.

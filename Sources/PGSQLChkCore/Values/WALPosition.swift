@@ -1,6 +1,6 @@
 /// A WAL position (`pg_lsn`) as PostgreSQL prints it, `16/B374D848`: the
 /// high and low 32 bits of a byte offset into the WAL, in hexadecimal.
-struct WALPosition: Comparable, Sendable {
+struct WALPosition: Equatable, Sendable {
     var offset: UInt64
 
     /// nil unless `text` is `HEX/HEX` with each half at most 32 bits.
@@ -17,6 +17,4 @@ struct WALPosition: Comparable, Sendable {
     func bytes(after earlier: WALPosition) -> Int64 {
         offset > earlier.offset ? Int64(clamping: offset - earlier.offset) : 0
     }
-
-    static func < (lhs: WALPosition, rhs: WALPosition) -> Bool { lhs.offset < rhs.offset }
 }
