@@ -180,10 +180,15 @@ enum StalePrimaryGuard {
         return .consistent
     }
 
+    /// Each peer's report with what it means for a node at `local`.
+    static func findings(of peers: [PeerReport], local: NodePosition) -> [PeerFinding] {
+        peers.map { PeerFinding(report: $0, standing: standing(of: $0, local: local)) }
+    }
+
     /// The decision for a local primary at `local` given every peer's report
     /// and, with `--quorum`, how many nodes it must reach.
     static func decide(local: NodePosition, peers: [PeerReport], quorum: Quorum? = nil) -> GuardReport {
-        let findings = peers.map { PeerFinding(report: $0, standing: standing(of: $0, local: local)) }
+        let findings = findings(of: peers, local: local)
         let newer = findings.compactMap { finding -> NodePosition? in
             guard finding.standing == .newer, case .success(let position) = finding.report.outcome else { return nil }
             return position

@@ -151,7 +151,9 @@ enum Preflight {
             return [Finding(grade: .warning, subject: "peers", detail: "none listed (--peers, PGSQLCHK_PEERS): the stale-primary guard is off")]
         }
         var findings: [Finding] = []
-        for report in reports {
+        let peers = StalePrimaryGuard.findings(of: reports, local: local)
+        for peer in peers {
+            let report = peer.report
             let subject = "peer \(report.peer)"
             switch report.outcome {
             case .failure(let failure):
@@ -169,10 +171,9 @@ enum Preflight {
             }
             // The standings that bear on a primary; a standby's peers only
             // have to be reachable and of its cluster.
-            let standing = StalePrimaryGuard.standing(of: report, local: local)
             guard case .success(let position) = report.outcome else { continue }
             let seen = "\(position.role) on timeline \(position.timeline)"
-            switch standing {
+            switch peer.standing {
             case .newer where !local.inRecovery:
                 findings.append(Finding(grade: .problem, subject: subject, detail: "\(seen): this primary is stale, and its checks answer 503"))
             case .rival where !local.inRecovery:
@@ -186,9 +187,7 @@ enum Preflight {
                                     detail: "this node is not among them: give every node the same list, itself included"))
         }
         if let quorum = configuration.quorum {
-            findings.append(quorumFinding(QuorumCount(quorum: quorum, findings: reports.map {
-                PeerFinding(report: $0, standing: StalePrimaryGuard.standing(of: $0, local: local))
-            }), primary: !local.inRecovery))
+            findings.append(quorumFinding(QuorumCount(quorum: quorum, findings: peers), primary: !local.inRecovery))
         }
         return findings
     }
